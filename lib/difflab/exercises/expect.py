@@ -1,0 +1,51 @@
+"""Comparisons that explain themselves: each raises `Wrong` with expected vs got, never a bare assert."""
+
+import torch
+
+from .core import Wrong
+
+
+def describe(value) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"a tensor of shape {tuple(value.shape)} and dtype {value.dtype}"
+    return f"{type(value).__name__} {value!r}"[:120]
+
+
+def expect_tensor(got, expected: torch.Tensor, what: str, atol: float = 1e-5, rtol: float = 1e-4):
+    """`got` must be a tensor with the shape and dtype of `expected` and values within atol + rtol·|expected|."""
+    if not isinstance(got, torch.Tensor):
+        raise Wrong(f"{what} should return a torch.Tensor, got {describe(got)}.")
+    if got.shape != expected.shape:
+        raise Wrong(f"{what}: expected shape {tuple(expected.shape)}, got {tuple(got.shape)}.")
+    if got.dtype != expected.dtype:
+        raise Wrong(f"{what}: expected dtype {expected.dtype}, got {got.dtype}.")
+    got, expected = got.detach().cpu(), expected.detach().cpu()
+    bad_values = ~torch.isfinite(got) & torch.isfinite(expected)
+    if bad_values.any():
+        index = first_index(bad_values)
+        raise Wrong(f"{what}: got {got[index].item()} at index {index} where {expected[index].item():.6g} was expected.")
+    error = (got - expected).abs()
+    off = error > atol + rtol * expected.abs()
+    if off.any():
+        index = first_index(off)
+        raise Wrong(
+            f"{what}: first mismatch at index {index}: expected {expected[index].item():.6g}, "
+            f"got {got[index].item():.6g} ({int(off.sum())} of {off.numel()} values off, "
+            f"largest error {error.max().item():.3g})."
+        )
+
+
+def expect_value(got, expected: float, what: str, atol: float = 1e-6):
+    """A Python or 0-d number within atol of `expected`."""
+    try:
+        value = float(got)
+    except (TypeError, ValueError):
+        raise Wrong(f"{what} should be a number, got {describe(got)}.") from None
+    if not abs(value - expected) <= atol:
+        raise Wrong(f"{what}: expected {expected:.6g}, got {value:.6g}.")
+
+
+def first_index(mask: torch.Tensor) -> tuple:
+    """The first True position of a boolean tensor as an index tuple."""
+    flat = int(mask.reshape(-1).nonzero()[0])
+    return tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), mask.shape)) if mask.ndim else ()

@@ -1,0 +1,72 @@
+"""Starter files are generated from solutions: each marked region becomes a NotImplementedError.
+
+In solutions/<lab>.py a region looks like
+
+    def alpha_bar(betas):
+        # BEGIN SOLUTION: return ᾱ_t, the running product of (1 - β_t)
+        return torch.cumprod(1 - betas, dim=0)
+        # END SOLUTION
+
+and in starters/<lab>.py it becomes
+
+    def alpha_bar(betas):
+        raise NotImplementedError("a01: return ᾱ_t, the running product of (1 - β_t)")
+
+Everything outside the regions is kept byte for byte (files are read and written as bytes, so line
+endings survive too).
+"""
+
+import re
+from pathlib import Path
+
+BEGIN = re.compile(r"^(?P<indent>[ \t]*)# BEGIN SOLUTION(?::[ \t]*(?P<what>.*?))?[ \t]*$")
+END = re.compile(r"^[ \t]*# END SOLUTION[ \t]*$")
+
+
+def make_starter(source: str, lab: str, filename: str = "<solution>") -> str:
+    """The starter text for one solution file's text."""
+    out, region_start = [], None
+    for number, line in enumerate(source.splitlines(keepends=True), start=1):
+        begin, end = BEGIN.match(line.rstrip("\r\n")), END.match(line.rstrip("\r\n"))
+        if begin:
+            if region_start is not None:
+                raise ValueError(f"{filename}:{number}: BEGIN SOLUTION inside the region opened on line {region_start}")
+            if not begin["what"]:
+                raise ValueError(
+                    f"{filename}:{number}: say what to implement: '# BEGIN SOLUTION: <what the learner writes>'"
+                )
+            region_start = number
+            message = f"{lab}: {begin['what']}".replace("\\", "\\\\").replace('"', '\\"')
+            out.append(f'{begin["indent"]}raise NotImplementedError("{message}")\n')
+        elif end:
+            if region_start is None:
+                raise ValueError(f"{filename}:{number}: END SOLUTION without a BEGIN SOLUTION")
+            region_start = None
+        elif region_start is None:
+            out.append(line)
+    if region_start is not None:
+        raise ValueError(f"{filename}:{region_start}: BEGIN SOLUTION is never closed by '# END SOLUTION'")
+    return "".join(out)
+
+
+def stale_starters(root: Path) -> list[str]:
+    """Names of starters that differ from what their solutions generate (or are missing)."""
+    stale = []
+    for solution in sorted((root / "solutions").glob("*.py")):
+        starter = root / "starters" / solution.name
+        expected = make_starter(solution.read_bytes().decode("utf-8"), solution.stem, str(solution))
+        if not starter.exists() or starter.read_bytes() != expected.encode("utf-8"):
+            stale.append(f"starters/{solution.name}")
+    return stale
+
+
+def write_starters(root: Path) -> list[str]:
+    """Regenerate every starter from its solution; return the files written."""
+    written = []
+    for solution in sorted((root / "solutions").glob("*.py")):
+        starter = root / "starters" / solution.name
+        text = make_starter(solution.read_bytes().decode("utf-8"), solution.stem, str(solution))
+        if not starter.exists() or starter.read_bytes() != text.encode("utf-8"):
+            starter.write_bytes(text.encode("utf-8"))
+            written.append(f"starters/{solution.name}")
+    return written

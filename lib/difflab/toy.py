@@ -1,0 +1,106 @@
+"""A toy world with exact answers: 2-D Gaussian mixtures and their Bayes-optimal denoisers.
+
+For data x0 ~ Σ_k w_k·N(μ_k, s_k²·I) noised as x_t = a·x0 + b·ε (VP: a = √ᾱ_t, b = √(1-ᾱ_t);
+flow matching: a = 1-σ, b = σ), every quantity a denoiser is trained to predict has a closed form:
+
+    x_t | k       ~ N(a·μ_k, (a²s_k² + b²)·I)                       the noised component k
+    r_k(x_t)      = w_k·N(x_t; a·μ_k, …) / Σ_j w_j·N(x_t; a·μ_j, …)  posterior responsibility of k
+    E[x0 | x_t]   = Σ_k r_k·(μ_k + a·s_k²/(a²s_k² + b²)·(x_t - a·μ_k))
+    ε*(x_t)       = (x_t - a·E[x0 | x_t]) / b                        the optimal noise prediction
+    v*(x_t)       = ε* - E[x0 | x_t]                                 the optimal flow-matching velocity
+
+A network trained to convergence with the MSE loss outputs exactly these, so samplers can be compared and
+their errors measured with no training at all.
+"""
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from . import noise
+
+
+@dataclass(frozen=True)
+class GaussianMixture2D:
+    means: torch.Tensor  # (K, 2)
+    stds: torch.Tensor  # (K,)   isotropic standard deviation of each component
+    weights: torch.Tensor  # (K,)  mixing weights, summing to 1
+
+    @classmethod
+    def ring(cls, k: int = 8, radius: float = 1.5, std: float = 0.12, uneven: bool = True):
+        """k components on a circle; with `uneven`, their weights differ so mode coverage can be judged."""
+        angles = torch.arange(k, dtype=torch.float64) * 2 * math.pi / k
+        means = radius * torch.stack([angles.cos(), angles.sin()], dim=1)
+        weights = torch.arange(1, k + 1, dtype=torch.float64) if uneven else torch.ones(k, dtype=torch.float64)
+        return cls(means, torch.full((k,), std, dtype=torch.float64), weights / weights.sum())
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n draws from the mixture, shape (n, 2), float32."""
+        k = torch.multinomial(self.weights, n, replacement=True, generator=generator)  # (n,)
+        eps = torch.randn(n, 2, generator=generator, dtype=torch.float64)
+        return (self.means[k] + self.stds[k, None] * eps).float()
+
+    def posterior_mean(self, x_t: torch.Tensor, a, b) -> torch.Tensor:
+        """E[x0 | x_t] for x_t = a·x0 + b·ε; a and b are scalars or per-sample tensors (N,)."""
+        x = x_t.double()  # (N, 2)
+        a = torch.as_tensor(a, dtype=torch.float64).reshape(-1, 1, 1)  # (N or 1, 1, 1)
+        b = torch.as_tensor(b, dtype=torch.float64).reshape(-1, 1, 1)
+        var = a**2 * self.stds[None, :, None] ** 2 + b**2  # (N, K, 1) variance of x_t given k
+        diff = x[:, None, :] - a * self.means[None]  # (N, K, 2)
+        log_r = self.weights.log()[None] - (diff**2).sum(-1) / (2 * var[..., 0]) - var[..., 0].log()  # (N, K)
+        r = torch.softmax(log_r, dim=1)  # responsibilities (the 2π and the d/2 exponent cancel for d = 2)
+        x0_k = self.means[None] + a * self.stds[None, :, None] ** 2 / var * diff  # (N, K, 2)
+        return (r[..., None] * x0_k).sum(1).to(x_t.dtype)
+
+    def eps_star(self, x_t: torch.Tensor, alpha_bar_t) -> torch.Tensor:
+        """The optimal ε-prediction at noise level ᾱ_t (VP forward process)."""
+        ab = torch.as_tensor(alpha_bar_t, dtype=torch.float64)
+        x0 = self.posterior_mean(x_t, ab.sqrt(), (1 - ab).sqrt())
+        return noise.eps_from_x0(x_t, x0, ab.reshape(-1, 1).to(x_t.dtype))
+
+    def velocity_star(self, x_t: torch.Tensor, sigma) -> torch.Tensor:
+        """The optimal flow-matching velocity E[ε - x0 | x_σ] at σ ∈ (0, 1]."""
+        s = torch.as_tensor(sigma, dtype=torch.float64)
+        x0 = self.posterior_mean(x_t, 1 - s, s)
+        eps = (x_t - (1 - s).reshape(-1, 1).to(x_t.dtype) * x0) / s.reshape(-1, 1).to(x_t.dtype)
+        return eps - x0
+
+
+class ExactDenoiser:
+    """What a perfectly trained network would output for the mixture, called like a model: `(x, t) → output`.
+
+    `t` is a scheduler timestep. For VP schedulers it indexes `alphas_cumprod` (float timesteps, as Euler
+    uses with linspace spacing, are interpolated linearly in σ, as diffusers does); for flow matching
+    σ = t / num_train_timesteps.
+    """
+
+    TARGETS = ("epsilon", "v_prediction", "sample", "flow")
+
+    def __init__(self, mixture: GaussianMixture2D, alphas_cumprod=None, prediction_type: str = "epsilon"):
+        if prediction_type not in self.TARGETS:
+            raise ValueError(f"prediction_type: got {prediction_type!r}; valid values are {', '.join(self.TARGETS)}.")
+        if prediction_type != "flow" and alphas_cumprod is None:
+            raise ValueError("alphas_cumprod: needed for VP targets; pass scheduler.alphas_cumprod.")
+        self.mixture = mixture
+        self.prediction_type = prediction_type
+        self.alphas_cumprod = alphas_cumprod
+        self.num_train_timesteps = 1000 if alphas_cumprod is None else len(alphas_cumprod)
+
+    def alpha_bar_at(self, t) -> torch.Tensor:
+        sigmas = noise.sigmas_from_alpha_bar(self.alphas_cumprod.double())  # (T,)
+        t = torch.as_tensor(t, dtype=torch.float64).clamp(0, len(sigmas) - 1)
+        lo = t.floor().long()
+        hi = (lo + 1).clamp(max=len(sigmas) - 1)
+        sigma = sigmas[lo] + (t - lo) * (sigmas[hi] - sigmas[lo])
+        return 1 / (1 + sigma**2)
+
+    def __call__(self, x: torch.Tensor, t) -> torch.Tensor:
+        if self.prediction_type == "flow":
+            return self.mixture.velocity_star(x, torch.as_tensor(t, dtype=torch.float64) / self.num_train_timesteps)
+        ab = self.alpha_bar_at(t)
+        eps = self.mixture.eps_star(x, ab)
+        if self.prediction_type == "epsilon":
+            return eps
+        x0 = noise.x0_from_eps(x, eps, ab.to(x.dtype))
+        return x0 if self.prediction_type == "sample" else noise.v_target(x0, eps, ab.to(x.dtype))

@@ -1,0 +1,140 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from difflab.exercises import LABS, check, run_checks
+from difflab.exercises.core import DONE, NOT_YET, WRONG, Lab, run_lab
+from difflab.exercises.starters import make_starter
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("lab", list(LABS))
+def test_every_solution_passes_every_task(lab):
+    report = run_checks(lab, solutions=True)
+    assert [r.status for r in report.results] == [DONE] * len(LABS[lab].tasks), str(report)
+    assert report.passed
+
+
+@pytest.mark.parametrize("lab", list(LABS))
+def test_every_untouched_starter_is_not_yet_for_every_task(lab):
+    report = run_checks(lab)
+    assert [r.status for r in report.results] == [NOT_YET] * len(LABS[lab].tasks), str(report)
+    assert all(f"{lab}: " in r.reason for r in report.results)
+    assert not report.passed
+
+
+def with_change(tmp_path, lab, old, new):
+    """A copy of the lab's solution with one line changed: a deliberately wrong implementation."""
+    text = (ROOT / "solutions" / f"{lab}.py").read_text()
+    assert old in text, f"{old!r} not in solutions/{lab}.py"
+    path = tmp_path / f"{lab}.py"
+    path.write_text(text.replace(old, new, 1))
+    return path
+
+
+WRONG_IMPLEMENTATIONS = [
+    ("a01", "alpha_bar", "torch.cumprod(1 - betas, dim=0)", "torch.cumsum(1 - betas, dim=0)", "first mismatch at index (1,)"),
+    ("a01", "alpha_bar", "torch.cumprod(1 - betas, dim=0)", "torch.cumprod(1 - betas, dim=0)[1:]", "expected shape (1000,), got (999,)"),
+    ("a01", "add_noise", "ab.sqrt() * x0 + (1 - ab).sqrt() * noise", "ab * x0 + (1 - ab) * noise", "first mismatch"),
+    ("a01", "add_noise", "reshape(-1, *([1] * (x0.ndim - 1)))", "reshape(-1, 1, 1, 1)", "x0 of shape (2, 5)"),
+    ("a01", "snr", "alpha_bar / (1 - alpha_bar)", "(alpha_bar / (1 - alpha_bar)).double()", "expected dtype torch.float32"),
+    ("a01", "snr", "alpha_bar / (1 - alpha_bar)", "alpha_bar.tolist()", "should return a torch.Tensor, got list"),
+    ("a02", "x0_from_eps", "/ alpha_bar_t.sqrt()", "/ alpha_bar_t", "first mismatch"),
+    ("a02", "v_target", "alpha_bar_t.sqrt() * noise - (1 - alpha_bar_t).sqrt() * x0", "noise - x0", "v_target at"),
+    ("a02", "ddpm_step", "variance = (1 - ab_prev) / (1 - ab_t) * beta_t", "variance = beta_t", "ddpm_step at t = "),
+    ("a03", "ddim_step", "(1 - alpha_bar_prev - sigma**2).sqrt()", "(1 - alpha_bar_prev).sqrt()", "eta = 1.0"),
+    ("a03", "karras_sigmas", "ramp * (bottom - top)) ** rho", "ramp * (bottom - top)) ** 2", "karras_sigmas(0.0292"),
+    ("a03", "euler_step", "(sigma_next - sigma) * eps", "(sigma - sigma_next) * eps", "euler_step from σ"),
+]
+
+
+@pytest.mark.parametrize("lab, task, old, new, reason", WRONG_IMPLEMENTATIONS)
+def test_wrong_implementation_is_reported_wrong_with_a_reason(tmp_path, lab, task, old, new, reason):
+    report = run_checks(lab, file=with_change(tmp_path, lab, old, new))
+    result = next(r for r in report.results if r.name == task)
+    assert result.status == WRONG, str(report)
+    assert reason in result.reason, result.reason
+    assert "Hint:" in result.reason
+    others = [r.status for r in report.results if r.name != task]
+    assert others == [DONE] * len(others), str(report)
+
+
+def test_an_exception_in_the_learners_code_names_the_error_and_line(tmp_path):
+    path = with_change(tmp_path, "a01", "return alpha_bar / (1 - alpha_bar)", "return alpha_bar / undefined_name")
+    result = run_checks("a01", file=path).results[2]
+    assert result.status == WRONG
+    assert "raised NameError: name 'undefined_name' is not defined" in result.reason
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if "undefined_name" in text)
+    assert f"(a01.py, line {line})" in result.reason
+
+
+def test_a_file_that_does_not_import_fails_every_task_with_the_syntax_error(tmp_path):
+    path = with_change(tmp_path, "a01", "def snr(", "def snr((")
+    report = run_checks("a01", file=path)
+    assert {r.status for r in report.results} == {WRONG}
+    assert "does not import: SyntaxError" in report.results[0].reason
+
+
+def test_a_task_that_runs_too_long_is_stopped_and_reported(tmp_path):
+    lab = Lab("tx", "time limit")
+    lab.task("spin")(lambda m: m.spin())
+    lab.tasks[0].time_limit = 0.3
+    path = tmp_path / "tx.py"
+    path.write_text("def spin():\n    while True:\n        pass\n")
+    result = run_lab(lab, path, "tx.py").results[0]
+    assert result.status == WRONG and "took longer than 0.3 s" in result.reason
+
+
+def test_check_from_a_notebook_never_raises():
+    assert "no lab 'zz'" in str(check("zz"))
+    assert "does not exist" in str(check("a01", file="/nonexistent/a01.py"))
+    html = check("a01", solutions=True)._repr_html_()
+    assert "3 of 3 tasks done" in html
+
+
+def test_starter_keeps_everything_outside_regions_byte_for_byte():
+    source = 'x = 1\r\ndef f():\r\n    """doc"""\r\n    # BEGIN SOLUTION: say "hi"\r\n    return 2\r\n    # END SOLUTION\r\ny = 3\n'
+    starter = make_starter(source, "a99")
+    assert starter == 'x = 1\r\ndef f():\r\n    """doc"""\r\n    raise NotImplementedError("a99: say \\"hi\\"")\ny = 3\n'
+
+
+@pytest.mark.parametrize(
+    "source, message",
+    [
+        ("# BEGIN SOLUTION: a\n# BEGIN SOLUTION: b\n# END SOLUTION\n", "inside the region opened on line 1"),
+        ("# END SOLUTION\n", "without a BEGIN"),
+        ("# BEGIN SOLUTION: a\nx = 1\n", "never closed"),
+        ("# BEGIN SOLUTION\n# END SOLUTION\n", "say what to implement"),
+    ],
+)
+def test_malformed_solution_regions_are_refused_with_the_line(source, message):
+    with pytest.raises(ValueError, match=message):
+        make_starter(source, "a99")
+
+
+def test_committed_starters_are_generated_from_solutions():
+    for solution in (ROOT / "solutions").glob("*.py"):
+        assert (ROOT / "starters" / solution.name).read_text() == make_starter(solution.read_text(), solution.stem)
+
+
+def test_starters_check_command_fails_when_a_starter_is_stale(tmp_path):
+    (tmp_path / "solutions").mkdir()
+    (tmp_path / "starters").mkdir()
+    (tmp_path / "solutions" / "a99.py").write_text("def f():\n    # BEGIN SOLUTION: return 1\n    return 1\n    # END SOLUTION\n")
+    cmd = [sys.executable, "-m", "difflab.cli", "starters"]
+    env = {"DIFFLAB_ROOT": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    stale = subprocess.run([*cmd, "--check"], env=env, capture_output=True, text=True)
+    assert stale.returncode == 1 and "starters/a99.py" in stale.stdout
+    assert subprocess.run(cmd, env=env, capture_output=True).returncode == 0
+    assert subprocess.run([*cmd, "--check"], env=env, capture_output=True).returncode == 0
+    assert "NotImplementedError" in (tmp_path / "starters" / "a99.py").read_text()
+
+
+def test_check_command_exit_status_is_zero_only_when_every_task_is_done():
+    ok = subprocess.run([sys.executable, "-m", "difflab.cli", "check", "a01", "--solutions"], capture_output=True, text=True)
+    assert ok.returncode == 0 and "3 of 3 tasks done" in ok.stdout
+    todo = subprocess.run([sys.executable, "-m", "difflab.cli", "check", "a01"], capture_output=True, text=True)
+    assert todo.returncode == 1 and todo.stdout.count("not yet") == 3 and "Traceback" not in todo.stdout + todo.stderr
