@@ -1,9 +1,10 @@
 import diffusers
 import pytest
 import torch
-from parity import SD15, assert_same_loop, run_loop
 
 from difflab.schedulers import DDIMScheduler
+
+from parity import SD15, assert_same_loop, run_loop
 
 
 @pytest.mark.parametrize("steps", [1, 7, 20, 50])
@@ -28,7 +29,10 @@ def test_ddim_eta_one_matches_diffusers_with_the_same_generator():
 
 
 def test_ddim_clip_sample_and_thresholding_match_diffusers():
-    for extra in (dict(clip_sample=True, clip_sample_range=0.5), dict(thresholding=True, sample_max_value=2.0)):
+    for extra in (
+        dict(clip_sample=True, clip_sample_range=0.5),
+        dict(thresholding=True, sample_max_value=2.0),
+    ):
         config = dict(SD15, **extra)
         assert_same_loop(DDIMScheduler(**config), diffusers.DDIMScheduler(**config), 20)
 

@@ -36,17 +36,71 @@ def with_change(tmp_path, lab, old, new):
 
 
 WRONG_IMPLEMENTATIONS = [
-    ("a01", "alpha_bar", "torch.cumprod(1 - betas, dim=0)", "torch.cumsum(1 - betas, dim=0)", "first mismatch at index (1,)"),
-    ("a01", "alpha_bar", "torch.cumprod(1 - betas, dim=0)", "torch.cumprod(1 - betas, dim=0)[1:]", "expected shape (1000,), got (999,)"),
-    ("a01", "add_noise", "ab.sqrt() * x0 + (1 - ab).sqrt() * noise", "ab * x0 + (1 - ab) * noise", "first mismatch"),
+    (
+        "a01",
+        "alpha_bar",
+        "torch.cumprod(1 - betas, dim=0)",
+        "torch.cumsum(1 - betas, dim=0)",
+        "first mismatch at index (1,)",
+    ),
+    (
+        "a01",
+        "alpha_bar",
+        "torch.cumprod(1 - betas, dim=0)",
+        "torch.cumprod(1 - betas, dim=0)[1:]",
+        "expected shape (1000,), got (999,)",
+    ),
+    (
+        "a01",
+        "add_noise",
+        "ab.sqrt() * x0 + (1 - ab).sqrt() * noise",
+        "ab * x0 + (1 - ab) * noise",
+        "first mismatch",
+    ),
     ("a01", "add_noise", "reshape(-1, *([1] * (x0.ndim - 1)))", "reshape(-1, 1, 1, 1)", "x0 of shape (2, 5)"),
-    ("a01", "snr", "alpha_bar / (1 - alpha_bar)", "(alpha_bar / (1 - alpha_bar)).double()", "expected dtype torch.float32"),
-    ("a01", "snr", "alpha_bar / (1 - alpha_bar)", "alpha_bar.tolist()", "should return a torch.Tensor, got list"),
+    (
+        "a01",
+        "snr",
+        "alpha_bar / (1 - alpha_bar)",
+        "(alpha_bar / (1 - alpha_bar)).double()",
+        "expected dtype torch.float32",
+    ),
+    (
+        "a01",
+        "snr",
+        "alpha_bar / (1 - alpha_bar)",
+        "alpha_bar.tolist()",
+        "should return a torch.Tensor, got list",
+    ),
     ("a02", "x0_from_eps", "/ alpha_bar_t.sqrt()", "/ alpha_bar_t", "first mismatch"),
-    ("a02", "v_target", "alpha_bar_t.sqrt() * noise - (1 - alpha_bar_t).sqrt() * x0", "noise - x0", "v_target at"),
-    ("a02", "ddpm_step", "variance = (1 - ab_prev) / (1 - ab_t) * beta_t", "variance = beta_t", "ddpm_step at t = "),
-    ("a03", "ddim_step", "(1 - alpha_bar_prev - sigma**2).sqrt()", "(1 - alpha_bar_prev).sqrt()", "eta = 1.0"),
-    ("a03", "karras_sigmas", "ramp * (bottom - top)) ** rho", "ramp * (bottom - top)) ** 2", "karras_sigmas(0.0292"),
+    (
+        "a02",
+        "v_target",
+        "alpha_bar_t.sqrt() * noise - (1 - alpha_bar_t).sqrt() * x0",
+        "noise - x0",
+        "v_target at",
+    ),
+    (
+        "a02",
+        "ddpm_step",
+        "variance = (1 - ab_prev) / (1 - ab_t) * beta_t",
+        "variance = beta_t",
+        "ddpm_step at t = ",
+    ),
+    (
+        "a03",
+        "ddim_step",
+        "(1 - alpha_bar_prev - sigma**2).sqrt()",
+        "(1 - alpha_bar_prev).sqrt()",
+        "eta = 1.0",
+    ),
+    (
+        "a03",
+        "karras_sigmas",
+        "ramp * (bottom - top)) ** rho",
+        "ramp * (bottom - top)) ** 2",
+        "karras_sigmas(0.0292",
+    ),
     ("a03", "euler_step", "(sigma_next - sigma) * eps", "(sigma - sigma_next) * eps", "euler_step from σ"),
 ]
 
@@ -96,9 +150,15 @@ def test_check_from_a_notebook_never_raises():
 
 
 def test_starter_keeps_everything_outside_regions_byte_for_byte():
-    source = 'x = 1\r\ndef f():\r\n    """doc"""\r\n    # BEGIN SOLUTION: say "hi"\r\n    return 2\r\n    # END SOLUTION\r\ny = 3\n'
+    source = (
+        'x = 1\r\ndef f():\r\n    """doc"""\r\n'
+        '    # BEGIN SOLUTION: say "hi"\r\n    return 2\r\n    # END SOLUTION\r\n'
+        "y = 3\n"
+    )
     starter = make_starter(source, "a99")
-    assert starter == 'x = 1\r\ndef f():\r\n    """doc"""\r\n    raise NotImplementedError("a99: say \\"hi\\"")\ny = 3\n'
+    assert (
+        starter == 'x = 1\r\ndef f():\r\n    """doc"""\r\n    raise NotImplementedError("a99: say \\"hi\\"")\ny = 3\n'
+    )
 
 
 @pytest.mark.parametrize(
@@ -123,7 +183,9 @@ def test_committed_starters_are_generated_from_solutions():
 def test_starters_check_command_fails_when_a_starter_is_stale(tmp_path):
     (tmp_path / "solutions").mkdir()
     (tmp_path / "starters").mkdir()
-    (tmp_path / "solutions" / "a99.py").write_text("def f():\n    # BEGIN SOLUTION: return 1\n    return 1\n    # END SOLUTION\n")
+    (tmp_path / "solutions" / "a99.py").write_text(
+        "def f():\n    # BEGIN SOLUTION: return 1\n    return 1\n    # END SOLUTION\n"
+    )
     cmd = [sys.executable, "-m", "difflab.cli", "starters"]
     env = {"DIFFLAB_ROOT": str(tmp_path), "PATH": "/usr/bin:/bin"}
     stale = subprocess.run([*cmd, "--check"], env=env, capture_output=True, text=True)
@@ -134,7 +196,9 @@ def test_starters_check_command_fails_when_a_starter_is_stale(tmp_path):
 
 
 def test_check_command_exit_status_is_zero_only_when_every_task_is_done():
-    ok = subprocess.run([sys.executable, "-m", "difflab.cli", "check", "a01", "--solutions"], capture_output=True, text=True)
+    ok = subprocess.run(
+        [sys.executable, "-m", "difflab.cli", "check", "a01", "--solutions"], capture_output=True, text=True
+    )
     assert ok.returncode == 0 and "3 of 3 tasks done" in ok.stdout
     todo = subprocess.run([sys.executable, "-m", "difflab.cli", "check", "a01"], capture_output=True, text=True)
     assert todo.returncode == 1 and todo.stdout.count("not yet") == 3 and "Traceback" not in todo.stdout + todo.stderr

@@ -1,8 +1,8 @@
 """difflab: learn how image and video diffusion pipelines work by reading and running them.
 
-    import difflab
-    difflab.check("a01")                  # check your starters/a01.py
-    difflab.show_source(difflab.noise.add_noise)
+import difflab
+difflab.check("a01")                  # check your starters/a01.py
+difflab.show_source(difflab.noise.add_noise)
 """
 
 from . import noise, schedulers, toy

@@ -1,7 +1,7 @@
 """The `difflab` command.
 
-    difflab starters [--check]                       regenerate starters/ from solutions/ (or verify them)
-    difflab check LAB [--solutions | --file PATH]    run a lab's checks; exit 0 only if every task is done
+difflab starters [--check]                       regenerate starters/ from solutions/ (or verify them)
+difflab check LAB [--solutions | --file PATH]    run a lab's checks; exit 0 only if every task is done
 """
 
 import argparse

@@ -70,9 +70,7 @@ def expand_to(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return values.reshape(values.shape + (1,) * (like.ndim - values.ndim))
 
 
-def add_noise(
-    x0: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor, alpha_bar: torch.Tensor
-) -> torch.Tensor:
+def add_noise(x0: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor, alpha_bar: torch.Tensor) -> torch.Tensor:
     """Jump straight to step t: x_t = √ᾱ_t·x_0 + √(1-ᾱ_t)·ε, one timestep per sample (B,)."""
     if noise.shape != x0.shape:
         raise ValueError(
@@ -169,7 +167,7 @@ def rescale_zero_terminal_snr(betas: torch.Tensor) -> torch.Tensor:
     """
     root_ab = alpha_bar(betas).sqrt()
     first, last = root_ab[0].clone(), root_ab[-1].clone()
-    root_ab = (root_ab - last) * first / (first - last)  # now root_ab[-1] = 0 and root_ab[0] = first
+    root_ab = (root_ab - last) * (first / (first - last))  # now root_ab[-1] = 0 and root_ab[0] = first
     ab = root_ab**2
     alphas = torch.cat([ab[:1], ab[1:] / ab[:-1]])  # undo the cumulative product
     return 1 - alphas

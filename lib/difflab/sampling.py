@@ -1,7 +1,7 @@
 """The sampling loop every scheduler shares, written once (the pipelines add conditioning around it).
 
-    x_T = ε·init_noise_sigma
-    for t in timesteps:   x ← step(model(scale_model_input(x, t), t), t, x)
+x_T = ε·init_noise_sigma
+for t in timesteps:   x ← step(model(scale_model_input(x, t), t), t, x)
 """
 
 import torch

@@ -1,8 +1,8 @@
 """Show the library's own source in a notebook, with real line numbers, so snippets never go stale.
 
-    show_source(DDIMScheduler.step)                               a whole function or class
-    show_source(DDIMScheduler.step, start="x0 =", end="return")   from the first line containing `start`
-                                                                  to the next line containing `end`
+show_source(DDIMScheduler.step)                               a whole function or class
+show_source(DDIMScheduler.step, start="x0 =", end="return")   from the first line containing `start`
+                                                              to the next line containing `end`
 """
 
 import html

@@ -104,3 +104,21 @@ class ExactDenoiser:
             return eps
         x0 = noise.x0_from_eps(x, eps, ab.to(x.dtype))
         return x0 if self.prediction_type == "sample" else noise.v_target(x0, eps, ab.to(x.dtype))
+
+
+def picture(size: int = 64) -> torch.Tensor:
+    """A small deterministic test image: a red disc, a blue square and a green triangle on a light background.
+
+    Returns (3, size, size) in [-1, 1], the range diffusion models work in (pixel = (value + 1) / 2).
+    """
+    y, x = torch.meshgrid(torch.linspace(0, 1, size), torch.linspace(0, 1, size), indexing="ij")  # (H, W) each
+    image = torch.empty(3, size, size)
+    image[:] = torch.tensor([0.93, 0.91, 0.86])[:, None, None]  # warm light grey
+    shapes = [
+        (((x - 0.3) ** 2 + (y - 0.32) ** 2) < 0.18**2, (0.85, 0.15, 0.15)),  # disc
+        (((x - 0.72).abs() < 0.16) & ((y - 0.35).abs() < 0.16), (0.15, 0.3, 0.85)),  # square
+        ((y > 0.58) & (y < 0.92) & ((x - 0.5).abs() < (y - 0.58) * 0.7), (0.15, 0.65, 0.25)),  # triangle
+    ]
+    for mask, colour in shapes:
+        image[:, mask] = torch.tensor(colour)[:, None]
+    return image * 2 - 1

@@ -1,8 +1,8 @@
 """The exercise system: each lab's checks, and `check()` for notebooks.
 
-    difflab.check("a01")                   # your starters/a01.py
-    difflab.check("a01", solutions=True)   # the reference solutions
-    difflab.check("a01", file="my.py")     # any file
+difflab.check("a01")                   # your starters/a01.py
+difflab.check("a01", solutions=True)   # the reference solutions
+difflab.check("a01", file="my.py")     # any file
 """
 
 from pathlib import Path

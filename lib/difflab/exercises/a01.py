@@ -27,7 +27,9 @@ def check_add_noise(m):
         x0, eps = torch.randn(shape, generator=g), torch.randn(shape, generator=g)
         t = torch.randint(0, 1000, (shape[0],), generator=g)
         t[0] = 999
-        expect_tensor(m.add_noise(x0, eps, t, ab), noise.add_noise(x0, eps, t, ab), f"add_noise for x0 of shape {shape}")
+        expect_tensor(
+            m.add_noise(x0, eps, t, ab), noise.add_noise(x0, eps, t, ab), f"add_noise for x0 of shape {shape}"
+        )
 
 
 @lab.task("snr", hint="SNR = ᾱ / (1 - ᾱ): a ratio of variances, so no square roots.")

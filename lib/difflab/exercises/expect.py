@@ -23,7 +23,9 @@ def expect_tensor(got, expected: torch.Tensor, what: str, atol: float = 1e-5, rt
     bad_values = ~torch.isfinite(got) & torch.isfinite(expected)
     if bad_values.any():
         index = first_index(bad_values)
-        raise Wrong(f"{what}: got {got[index].item()} at index {index} where {expected[index].item():.6g} was expected.")
+        raise Wrong(
+            f"{what}: got {got[index].item()} at index {index} where {expected[index].item():.6g} was expected."
+        )
     error = (got - expected).abs()
     off = error > atol + rtol * expected.abs()
     if off.any():

@@ -1,8 +1,8 @@
 """Schedulers: one file each, one shared interface (see base.py), and a registry by short name.
 
-    from difflab import schedulers
-    schedulers.names()                       # ['ddpm', 'ddim', 'euler', 'euler_a', 'dpm++', 'flow_euler']
-    scheduler = schedulers.get("ddim", timestep_spacing="trailing")
+from difflab import schedulers
+schedulers.names()                       # ['ddpm', 'ddim', 'euler', 'euler_a', 'dpm++', 'flow_euler']
+scheduler = schedulers.get("ddim", timestep_spacing="trailing")
 """
 
 from .base import Scheduler, SchedulerConfig, SchedulerOutput

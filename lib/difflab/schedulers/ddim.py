@@ -57,7 +57,10 @@ class DDIMScheduler(Scheduler):
         check_num_inference_steps(num_inference_steps, self.config.num_train_timesteps)
         self.num_inference_steps = num_inference_steps
         self.timesteps = spaced_timesteps(
-            self.config.timestep_spacing, self.config.num_train_timesteps, num_inference_steps, self.config.steps_offset
+            self.config.timestep_spacing,
+            self.config.num_train_timesteps,
+            num_inference_steps,
+            self.config.steps_offset,
         ).to(device)
 
     def previous_alpha_bar(self, timestep) -> torch.Tensor:
@@ -97,7 +100,10 @@ class DDIMScheduler(Scheduler):
         if eta > 0:
             if variance_noise is None:
                 variance_noise = torch.randn(
-                    model_output.shape, generator=generator, dtype=model_output.dtype, device=model_output.device
+                    model_output.shape,
+                    generator=generator,
+                    dtype=model_output.dtype,
+                    device=model_output.device,
                 )
             prev_sample = prev_sample + std_dev * variance_noise
         return SchedulerOutput(prev_sample=prev_sample, pred_original_sample=x0)
