@@ -1,10 +1,15 @@
 """The sampling loop every scheduler shares, written once (the pipelines add conditioning around it).
 
-x_T = ε·init_noise_sigma
-for t in timesteps:   x ← step(model(scale_model_input(x, t), t), t, x)
+    x_T = ε·init_noise_sigma
+    for t in timesteps:   x ← step(model(scale_model_input(x, t), t), t, x)
+
+Each step is a trace stage ("denoise" → "step i" → "model" / "scheduler"), so `difflab.trace` can time it and
+see its memory; with no trace active the stages cost nothing.
 """
 
 import torch
+
+from .trace import stage, tag
 
 
 def sample_loop(model, scheduler, noise, num_inference_steps: int, generator=None, callback=None):
@@ -13,13 +18,18 @@ def sample_loop(model, scheduler, noise, num_inference_steps: int, generator=Non
     `callback(i, t, x, x0)` is called after every step with the new sample and the x̂0 estimate.
     """
     scheduler.set_timesteps(num_inference_steps)
-    x = noise * scheduler.init_noise_sigma  # x_T
-    for i, t in enumerate(scheduler.timesteps):
-        model_input = scheduler.scale_model_input(x, t)
-        out = scheduler.step(model(model_input, t), t, x, generator=generator)
-        x = out.prev_sample
-        if callback is not None:
-            callback(i, t, x, out.pred_original_sample)
+    x = tag("latents", noise * scheduler.init_noise_sigma)  # x_T
+    with stage("denoise"):
+        for i, t in enumerate(scheduler.timesteps):
+            with stage("step", step=i):
+                model_input = scheduler.scale_model_input(x, t)
+                with stage("model"):
+                    model_output = model(model_input, t)
+                with stage("scheduler"):
+                    out = scheduler.step(model_output, t, x, generator=generator)
+                x = tag("latents", out.prev_sample)
+            if callback is not None:
+                callback(i, t, x, out.pred_original_sample)
     return x
 
 

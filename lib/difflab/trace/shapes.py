@@ -1,0 +1,54 @@
+"""Shape recording: forward hooks on chosen modules write, in call order, what went in and came out."""
+
+import torch
+from torch.utils._pytree import tree_flatten
+
+
+def describe(value) -> list[dict]:
+    """Shape, dtype and device of every tensor inside an argument structure."""
+    return [
+        {"shape": tuple(t.shape), "dtype": str(t.dtype).replace("torch.", ""), "device": str(t.device)}
+        for t in tree_flatten(value)[0]
+        if isinstance(t, torch.Tensor)
+    ]
+
+
+def modules_to_watch(components: dict, which: str) -> list[tuple[str, torch.nn.Module]]:
+    """(path, module) pairs: 'components' = the named components; 'leaves' = those and their leaf modules;
+    'all' = every submodule."""
+    chosen = []
+    for name, component in components.items():
+        chosen.append((name, component))
+        if which == "components":
+            continue
+        for path, sub in component.named_modules():
+            if path and (which == "all" or not any(True for _ in sub.children())):
+                chosen.append((f"{name}.{path}", sub))
+    return chosen
+
+
+class ModuleHooks:
+    """Pre- and post-forward hooks on (path, module) pairs; calls back with the path, inputs and outputs.
+
+    Used as a context manager: the hooks are removed on exit, also when the block raised.
+    """
+
+    def __init__(self, watched, before, after):
+        self.watched, self.before, self.after = watched, before, after
+        self.handles = []
+
+    def __enter__(self):
+        for path, module in self.watched:
+            self.handles.append(
+                module.register_forward_pre_hook(
+                    lambda m, args, kwargs, p=path: self.before(p, m, args, kwargs), with_kwargs=True
+                )
+            )
+            self.handles.append(module.register_forward_hook(lambda m, args, out, p=path: self.after(p, m, out)))
+        return self
+
+    def __exit__(self, *exc):
+        for handle in self.handles:
+            handle.remove()
+        self.handles.clear()
+        return False
