@@ -5,6 +5,7 @@ counter tracks ("ph": "C"). Times are microseconds from the start of the trace.
 """
 
 from .ledger import ACTIVATIONS
+from .session import owner_name
 
 
 def chrome_trace(trace) -> dict:
@@ -14,7 +15,7 @@ def chrome_trace(trace) -> dict:
     for stage in [trace.root, *trace.stages()]:
         args = {k: str(v) for k, v in stage.attrs.items()}
         if stage.memory:
-            args.update(peak_bytes=stage.memory["peak"], peak_owner=str(stage.memory["owner"]))
+            args.update(peak_bytes=stage.memory["peak"], peak_owner=owner_name(stage.memory["owner"]))
         events.append(
             {
                 "name": stage.label,

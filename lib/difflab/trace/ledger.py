@@ -1,8 +1,9 @@
 """The memory ledger: exact live bytes by category, counted from the tensor storages themselves.
 
-A TorchDispatchMode sees every tensor operation. An output whose storage aliases none of the inputs is a new
-allocation: its bytes join the live total, and a weak reference to the storage takes them off again the
-moment the storage is freed. This works the same on every device and needs no allocator statistics.
+A TorchDispatchMode sees every tensor operation. An output the operator's schema does not mark as an alias of
+an input (views like `t()` and in-place results like `add_` are marked `Tensor(a)`) is a new allocation: its
+bytes join the live total, and a weak reference to the storage takes them off again the moment the storage is
+freed. This works the same on every device and needs no allocator statistics.
 
 Categories: weights (the traced modules' parameters and buffers, counted once), tensors the library tagged
 ('latents', 'conditioning'), and everything else allocated during the trace ('activations': the temporaries).
@@ -12,9 +13,15 @@ import weakref
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_flatten
 
 ACTIVATIONS = "activations"
+FRESH = {}  # operator → for each return value, True if it owns new memory (not an alias of an input)
+
+
+def fresh_returns(func) -> tuple:
+    if func not in FRESH:
+        FRESH[func] = tuple(r.alias_info is None for r in func._schema.returns)
+    return FRESH[func]
 
 
 def storage_key(tensor: torch.Tensor):
@@ -30,12 +37,11 @@ class MemoryLedger(TorchDispatchMode):
         self.on_change = on_change  # called as on_change(by_category, allocated) after every allocation and free
         self.paused = False  # True while the tracer runs its own checks, so they are not counted
 
-    def __enter__(self):
-        mode = super().__enter__()
-        self.paused = True  # the first dispatched op imports torch._dynamo (about a second, once per process):
-        torch.ones(1) * 1  # pay that here, before any stage starts its clock
-        self.paused = False
-        return mode
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        # PyTorch wraps __torch_dispatch__ in a torch.compile guard unless a mode opts out. The ledger never runs
+        # under torch.compile, and the guard would cost microseconds on every operation.
+        return False
 
     def track(self, tensor: torch.Tensor, category: str):
         """Count `tensor`'s storage under `category` (moving it there if it is already counted)."""
@@ -62,12 +68,14 @@ class MemoryLedger(TorchDispatchMode):
         out = func(*args, **(kwargs or {}))
         if self.paused:
             return out
-        inputs = {storage_key(t)[0] for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)}
+        fresh = fresh_returns(func)
+        outputs = out if isinstance(out, (tuple, list)) else (out,)
+        if len(fresh) == 1 and isinstance(out, (tuple, list)):  # one Tensor[] return: a list of tensors
+            fresh = fresh * len(outputs)
         grew = False
-        for t in tree_flatten(out)[0]:
-            if isinstance(t, torch.Tensor) and t.layout == torch.strided:
-                key, _ = storage_key(t)
-                if key not in inputs and key not in self.live:  # a fresh allocation, not a view or in-place result
+        for t, is_fresh in zip(outputs, fresh):
+            if is_fresh and isinstance(t, torch.Tensor) and t.layout == torch.strided:
+                if storage_key(t)[0] not in self.live:
                     self.track(t, ACTIVATIONS)
                     grew = True
         if grew:

@@ -7,7 +7,7 @@ from contextlib import ExitStack
 import torch
 
 from .ledger import ACTIVATIONS, MemoryLedger, module_weights
-from .shapes import ModuleHooks, describe, modules_to_watch
+from .shapes import ModuleHooks, all_finite, describe, modules_to_watch
 from .stages import ACTIVE, Stage
 from .table import Table
 
@@ -22,6 +22,11 @@ def components_of(target) -> dict:
         return {type(target).__name__: target}
     items = target.components.items() if hasattr(target, "components") else dict(target).items()
     return {name: module for name, module in items if isinstance(module, torch.nn.Module)}
+
+
+def owner_name(owner) -> str:
+    """A module path as it is; a stage (the peak happened outside any watched module) by its path."""
+    return owner.path if isinstance(owner, Stage) else str(owner)
 
 
 class Trace:
@@ -124,15 +129,17 @@ class Trace:
 
     def on_memory_change(self, by_category: dict, allocated: bool):
         total = sum(by_category.values())
-        self.timeline.append((time.perf_counter(), dict(by_category)))
+        self.timeline.append((time.perf_counter(), by_category.copy()))
         if not allocated:
             return
-        owner = self.module_stack[-1] if self.module_stack else None
+        activations = by_category.get(ACTIVATIONS, 0)
         for record in self.open:
             memory = record.memory
-            if total > memory["peak"]:
-                memory.update(peak=total, owner=owner or self.current.path)
-            memory[ACTIVATIONS] = max(memory[ACTIVATIONS], by_category.get(ACTIVATIONS, 0))
+            if total > memory["peak"]:  # the owner: the innermost watched module running now, else the stage
+                memory["peak"] = total
+                memory["owner"] = self.module_stack[-1] if self.module_stack else self.current
+            if activations > memory[ACTIVATIONS]:
+                memory[ACTIVATIONS] = activations
 
     def tag(self, category: str, tensor: torch.Tensor):
         if self.ledger is not None:
@@ -145,10 +152,7 @@ class Trace:
         if self.ledger is not None:
             self.ledger.paused = True
         try:
-            tensors = torch.utils._pytree.tree_flatten(value)[0]
-            return all(
-                torch.isfinite(t).all() for t in tensors if isinstance(t, torch.Tensor) and t.is_floating_point()
-            )
+            return all_finite(value)
         finally:
             if self.ledger is not None:
                 self.ledger.paused = False
@@ -201,7 +205,7 @@ class Trace:
                 "conditioning": end.get("conditioning", 0),
                 ACTIVATIONS: m[ACTIVATIONS],
                 "peak": m["peak"],
-                "peak_owner": m["owner"],
+                "peak_owner": owner_name(m["owner"]),
             }
             if "cuda_peak" in m:
                 row.update(cuda_allocated_bytes=m["cuda_allocated"], cuda_peak_bytes=m["cuda_peak"])

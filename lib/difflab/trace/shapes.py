@@ -1,16 +1,46 @@
 """Shape recording: forward hooks on chosen modules write, in call order, what went in and came out."""
 
+import dataclasses
+import math
+
 import torch
-from torch.utils._pytree import tree_flatten
+
+
+def tensors_in(value):
+    """Every tensor inside nested tuples, lists, dicts and dataclasses (a model's inputs or outputs)."""
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, (tuple, list)):
+        for item in value:
+            yield from tensors_in(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from tensors_in(item)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            yield from tensors_in(getattr(value, f.name))
 
 
 def describe(value) -> list[dict]:
     """Shape, dtype and device of every tensor inside an argument structure."""
     return [
         {"shape": tuple(t.shape), "dtype": str(t.dtype).replace("torch.", ""), "device": str(t.device)}
-        for t in tree_flatten(value)[0]
-        if isinstance(t, torch.Tensor)
+        for t in tensors_in(value)
     ]
+
+
+def all_finite(value) -> bool:
+    """True if no floating-point tensor in `value` holds NaN or ±inf.
+
+    min and max propagate NaN and show ±inf, so one fused aminmax pass decides it (far cheaper than
+    materialising isfinite(t) for every element).
+    """
+    for t in tensors_in(value):
+        if t.is_floating_point() and t.numel() > 0:
+            low, high = torch.aminmax(t.detach())
+            if not (math.isfinite(low.item()) and math.isfinite(high.item())):
+                return False
+    return True
 
 
 def modules_to_watch(components: dict, which: str) -> list[tuple[str, torch.nn.Module]]:
