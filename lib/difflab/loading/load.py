@@ -1,0 +1,93 @@
+"""Loading a model: file → header → recognise → build on meta → convert → load (assign) → cast → move.
+
+Each step is a trace stage, so `difflab.trace` shows where loading spends its time. Loading is all or nothing:
+the model is built fresh on the meta device (no memory, no random init), and only a state dict whose keys and
+shapes match it exactly is assigned; any mismatch raises before a single tensor is placed.
+"""
+
+from pathlib import Path
+
+import torch
+
+from ..trace import stage
+from .converters import identity
+from .registry import recognise
+from .safetensors_file import CheckpointError, read_header, read_state_dict
+
+
+def describe_mismatch(expected: dict, got: dict) -> str | None:
+    """One message listing missing, unexpected and wrongly shaped keys (counts plus the first few), or None."""
+    missing = [k for k in expected if k not in got]
+    unexpected = [k for k in got if k not in expected]
+    wrong_shape = [
+        f"{k}: checkpoint {tuple(got[k].shape)}, model {tuple(expected[k].shape)}"
+        for k in expected
+        if k in got and tuple(got[k].shape) != tuple(expected[k].shape)
+    ]
+    if not (missing or unexpected or wrong_shape):
+        return None
+    parts = []
+    for label, items in (("missing", missing), ("unexpected", unexpected), ("shape-mismatched", wrong_shape)):
+        if items:
+            more = f" … and {len(items) - 3} more" if len(items) > 3 else ""
+            parts.append(f"{len(items)} {label} ({'; '.join(items[:3])}{more})")
+    return (
+        "state dict does not fit the model: " + ", ".join(parts) + ". Check that the config matches the checkpoint "
+        "(e.g. block_out_channels, layers_per_block), or that a converter renames its keys."
+    )
+
+
+def build_on_meta(model_class, config: dict) -> torch.nn.Module:
+    """The model's structure with no storage behind its tensors: instant, even for billions of parameters."""
+    with torch.device("meta"):
+        return model_class(**config) if not hasattr(model_class, "from_config") else model_class.from_config(config)
+
+
+def load_into(model: torch.nn.Module, state_dict: dict, dtype=None, device=None) -> torch.nn.Module:
+    """Assign `state_dict` to a (meta) model after checking every key and shape; then cast and move."""
+    expected = model.state_dict()
+    problem = describe_mismatch(expected, state_dict)
+    if problem:
+        raise CheckpointError(problem)
+    with stage("load"):
+        model.load_state_dict(state_dict, strict=True, assign=True)
+    still_meta = [name for name, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
+    if still_meta:
+        raise CheckpointError(f"after loading, {len(still_meta)} tensors have no values (e.g. {still_meta[0]}).")
+    if dtype is not None:
+        with stage("cast", dtype=str(dtype).replace("torch.", "")):
+            model = model.to(dtype)
+    if device is not None:
+        with stage("move", device=str(device)):
+            model = model.to(device)
+    return model.eval()
+
+
+def load_model(model_class, config: dict, checkpoint, dtype=None, device=None, converter=None) -> torch.nn.Module:
+    """Build `model_class(**config)` on meta and fill it from a .safetensors file."""
+    checkpoint = Path(checkpoint)
+    with stage("load_model", model=model_class.__name__):
+        with stage("read_header"):
+            header = read_header(checkpoint)
+        with stage("recognise"):
+            known = recognise(header)
+            converter = converter or (known.converter if known else identity)
+        with stage("build_on_meta"):
+            model = build_on_meta(model_class, config)
+        with stage("read_tensors"):
+            state_dict = read_state_dict(checkpoint)
+        with stage("convert"):
+            state_dict = converter(state_dict)
+        return load_into(model, state_dict, dtype, device)
+
+
+def safe_join(folder, relative: str) -> Path:
+    """folder/relative, refusing any path that resolves outside `folder` (a component path like '../../x')."""
+    root = Path(folder).resolve()
+    target = (root / relative).resolve()
+    if target != root and root not in target.parents:
+        raise CheckpointError(
+            f"component path: got {relative!r}, which resolves to {target}, outside the model folder {root}. "
+            "Component folders must live inside the pipeline folder."
+        )
+    return target
