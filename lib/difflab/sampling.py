@@ -1,10 +1,11 @@
-"""The sampling loop every scheduler shares, written once (the pipelines add conditioning around it).
+"""The sampling loop every scheduler and pipeline shares, written once.
 
     x_T = ε·init_noise_sigma
     for t in timesteps:   x ← step(model(scale_model_input(x, t), t), t, x)
 
 Each step is a trace stage ("denoise" → "step i" → "model" / "scheduler"), so `difflab.trace` can time it and
-see its memory; with no trace active the stages cost nothing.
+see its memory; with no trace active the stages cost nothing. Pipelines pass a `model` that wraps the UNet with
+its conditioning and classifier-free guidance, and may start part-way down the timesteps (img2img).
 """
 
 import torch
@@ -12,25 +13,34 @@ import torch
 from .trace import stage, tag
 
 
-def sample_loop(model, scheduler, noise, num_inference_steps: int, generator=None, callback=None):
-    """Run `scheduler` from `noise` with `model(x, t) → prediction`; return the final sample.
+def denoise(model, scheduler, latents, timesteps, generator=None, callback=None, **step_kwargs):
+    """Step `latents` through `timesteps` (a tail of scheduler.timesteps); return the final latents.
 
-    `callback(i, t, x, x0)` is called after every step with the new sample and the x̂0 estimate.
+    `callback(i, t, x, x0)` is called after every step with the new sample and the x̂0 estimate; if it returns
+    a tensor, that tensor replaces x (inpainting uses this to paste the known region back in).
     """
-    scheduler.set_timesteps(num_inference_steps)
-    x = tag("latents", noise * scheduler.init_noise_sigma)  # x_T
+    x = tag("latents", latents)
+    del latents  # keep no second reference: x_T should be freed once the first step has replaced it
     with stage("denoise"):
-        for i, t in enumerate(scheduler.timesteps):
+        for i, t in enumerate(timesteps):
             with stage("step", step=i):
                 model_input = scheduler.scale_model_input(x, t)
                 with stage("model"):
                     model_output = model(model_input, t)
                 with stage("scheduler"):
-                    out = scheduler.step(model_output, t, x, generator=generator)
+                    out = scheduler.step(model_output, t, x, generator=generator, **step_kwargs)
                 x = tag("latents", out.prev_sample)
             if callback is not None:
-                callback(i, t, x, out.pred_original_sample)
+                replacement = callback(i, t, x, out.pred_original_sample)
+                x = x if replacement is None else replacement
     return x
+
+
+def sample_loop(model, scheduler, noise, num_inference_steps: int, generator=None, callback=None):
+    """Sample from pure `noise` with `model(x, t) → prediction` over all of the scheduler's timesteps."""
+    scheduler.set_timesteps(num_inference_steps)
+    # x_T = ε·init_noise_sigma, passed without a name here so that only denoise() holds it
+    return denoise(model, scheduler, noise * scheduler.init_noise_sigma, scheduler.timesteps, generator, callback)
 
 
 def sample_trajectory(model, scheduler, noise, num_inference_steps: int, generator=None):

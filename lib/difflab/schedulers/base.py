@@ -23,7 +23,7 @@ from .. import noise
 
 
 class SchedulerConfig(dict):
-    """The constructor arguments of a scheduler, read-only, readable as `config.num_train_timesteps`."""
+    """The constructor arguments of a scheduler or model, read-only, readable as `config.num_train_timesteps`."""
 
     def __getattr__(self, name):
         try:
@@ -33,8 +33,8 @@ class SchedulerConfig(dict):
 
     def _readonly(self, *args, **kwargs):
         raise TypeError(
-            "a scheduler config is read-only; make a new scheduler instead: "
-            "type(scheduler).from_config(scheduler.config, field=new_value)"
+            "a config is read-only (it describes how the object was built); build a new one instead: "
+            "type(obj).from_config(obj.config, field=new_value)"
         )
 
     __setitem__ = __delitem__ = __setattr__ = update = pop = popitem = clear = setdefault = _readonly

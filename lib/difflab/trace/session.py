@@ -99,13 +99,8 @@ class Trace:
         self.current = record
         self.open.append(record)
         if self.ledger is not None:
-            total = sum(self.ledger.by_category.values())
-            record.memory = {
-                "peak": total,
-                "owner": record.path,
-                ACTIVATIONS: 0,
-                "start": dict(self.ledger.by_category),
-            }
+            now = dict(self.ledger.by_category)
+            record.memory = {"peak": sum(now.values()), "owner": record, ACTIVATIONS: 0, "start": now, "at_peak": now}
         if self.flop_counter is not None:
             record.flops = -self.flop_counter.get_total_flops()
         if self.cuda:
@@ -138,6 +133,7 @@ class Trace:
             if total > memory["peak"]:  # the owner: the innermost watched module running now, else the stage
                 memory["peak"] = total
                 memory["owner"] = self.module_stack[-1] if self.module_stack else self.current
+                memory["at_peak"] = by_category.copy()  # what the peak was made of, category by category
             if activations > memory[ACTIVATIONS]:
                 memory[ACTIVATIONS] = activations
 

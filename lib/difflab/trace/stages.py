@@ -41,6 +41,11 @@ class Stage:
         return self.label if self.parent is None or self.parent.parent is None else f"{self.parent.path}/{self.label}"
 
     @property
+    def depth(self) -> int:
+        """0 for the trace itself, 1 for top-level stages, 2 for stages inside those, …"""
+        return 0 if self.parent is None else self.parent.depth + 1
+
+    @property
     def seconds(self) -> float:
         return self.end - self.start
 
