@@ -1,0 +1,51 @@
+"""The networks of Stable Diffusion 1.x/2.x, with diffusers' config fields and state-dict keys.
+
+resnet.py → attention.py → embeddings.py → unet_blocks.py → unet_2d_condition.py: each file builds on the ones before.
+"""
+
+from .attention import Attention, BasicTransformerBlock, FeedForward, Transformer2DModel
+from .embeddings import TimestepEmbedding, Timesteps, timestep_embedding
+from .resnet import Downsample2D, ResnetBlock2D, Upsample2D
+from .unet_2d_condition import UNet2DConditionModel, UNet2DConditionOutput
+from .unet_blocks import (
+    CrossAttnDownBlock2D,
+    CrossAttnUpBlock2D,
+    DownBlock2D,
+    DownEncoderBlock2D,
+    UNetMidBlock2D,
+    UNetMidBlock2DCrossAttn,
+    UpBlock2D,
+    UpDecoderBlock2D,
+    get_down_block,
+    get_up_block,
+)
+
+# The VAE builds on the blocks above.
+from .vae import AutoencoderKL, DiagonalGaussianDistribution
+
+__all__ = [
+    "Attention",
+    "AutoencoderKL",
+    "BasicTransformerBlock",
+    "CrossAttnDownBlock2D",
+    "CrossAttnUpBlock2D",
+    "DiagonalGaussianDistribution",
+    "DownBlock2D",
+    "DownEncoderBlock2D",
+    "Downsample2D",
+    "FeedForward",
+    "ResnetBlock2D",
+    "TimestepEmbedding",
+    "Timesteps",
+    "Transformer2DModel",
+    "UNet2DConditionModel",
+    "UNet2DConditionOutput",
+    "UNetMidBlock2D",
+    "UNetMidBlock2DCrossAttn",
+    "UpBlock2D",
+    "UpDecoderBlock2D",
+    "Upsample2D",
+    "get_down_block",
+    "get_up_block",
+    "timestep_embedding",
+]

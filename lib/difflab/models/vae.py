@@ -1,0 +1,221 @@
+"""AutoencoderKL: the variational autoencoder of Stable Diffusion (Rombach et al. 2022, "latent diffusion").
+
+The diffusion model never sees pixels. This VAE compresses an image 8× per side into a latent and back;
+for Stable Diffusion 1.x at 512×512:
+
+    image    (B, 3, 512, 512)   pixels in [-1, 1]
+      │ encoder, quant_conv
+    moments  (B, 8, 64, 64)     [mean | logvar] of q(z | x): one diagonal Gaussian per latent pixel
+      │ latent_dist.sample() or latent_dist.mode()
+    latents  (B, 4, 64, 64)     48× fewer numbers than the image
+      │ post_quant_conv, decoder
+    image    (B, 3, 512, 512)
+
+The KL in the name is the regulariser in its training loss, KL(q(z | x) ‖ N(0, I)) (`latent_dist.kl()`),
+weighted so lightly (10⁻⁶ in the LDM configs) that the latents end up far from unit variance: hence
+scaling_factor.
+
+scaling_factor is NOT applied here. encode and decode work on the VAE's own latent scale (std ≈ 5.5 for
+SD 1.x); the pipeline rescales so the denoiser sees roughly unit variance, exactly as diffusers does:
+
+    after encode:   z_diffusion = (z - shift_factor) · scaling_factor        (0.18215 for SD 1.x, shift 0)
+    before decode:  z           = z_diffusion / scaling_factor + shift_factor
+
+This module keeps diffusers' config fields and state-dict keys, so a diffusers checkpoint loads with
+`load_state_dict(strict=True)`. It leaves out slicing and tiling (a later lab adds them), gradient
+checkpointing, attention-processor switching and `return_dict` (encode/decode always return an output object).
+"""
+
+import inspect
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..schedulers.base import SchedulerConfig, check_choice
+from .resnet import ACTIVATIONS
+from .vae_blocks import Decoder, Encoder
+
+
+class DiagonalGaussianDistribution:
+    """q(z | x) = N(mean, diag(exp(logvar))): what the encoder predicts for each latent pixel.
+
+    `moments` is the encoder's output, (B, 2·C, h, w): the first C channels are the mean, the last C the
+    log-variance (for SD: (B, 8, 64, 64) → mean and logvar of shape (B, 4, 64, 64)).
+    """
+
+    def __init__(self, moments: torch.Tensor):
+        self.mean, logvar = moments.chunk(2, dim=1)  # (B, C, h, w) each
+        self.logvar = logvar.clamp(-30.0, 20.0)  # keeps exp() finite: σ² ∈ [e⁻³⁰, e²⁰]
+        self.std = torch.exp(0.5 * self.logvar)  # σ
+        self.var = torch.exp(self.logvar)  # σ²
+
+    def sample(self, generator: torch.Generator | None = None) -> torch.Tensor:
+        """z = μ + σ·ε, ε ~ N(0, I) (the reparameterisation trick: gradients flow through μ and σ).
+
+        ε is drawn on the generator's device (so a CPU generator gives the same z on any device), then moved.
+        """
+        device = generator.device if generator is not None else self.mean.device
+        eps = torch.randn(self.mean.shape, generator=generator, device=device, dtype=self.mean.dtype)
+        return self.mean + self.std * eps.to(self.mean.device)
+
+    def mode(self) -> torch.Tensor:
+        """The most likely latent, μ (what pipelines use for img2img unless they ask to sample)."""
+        return self.mean
+
+    def kl(self, other: "DiagonalGaussianDistribution | None" = None) -> torch.Tensor:
+        """KL(self ‖ other), summed over (C, h, w); shape (B,). `other` defaults to N(0, I):
+
+        KL = ½ Σ (μ² + σ² - 1 - log σ²)
+        KL = ½ Σ ((μ - μ')²/σ'² + σ²/σ'² - 1 - log σ² + log σ'²)     against N(μ', σ'²)
+        """
+        if other is None:
+            terms = self.mean**2 + self.var - 1.0 - self.logvar
+        else:
+            terms = (self.mean - other.mean) ** 2 / other.var + self.var / other.var - 1.0 - self.logvar + other.logvar
+        return 0.5 * terms.sum(dim=(1, 2, 3))
+
+
+@dataclass
+class AutoencoderKLOutput:
+    """What `encode` returns (diffusers' name): the posterior q(z | x)."""
+
+    latent_dist: DiagonalGaussianDistribution
+
+
+@dataclass
+class DecoderOutput:
+    """What `decode` and `forward` return: the image, (B, out_channels, H, W)."""
+
+    sample: torch.Tensor
+
+
+class AutoencoderKL(nn.Module):
+    """Encoder → diagonal Gaussian over latents → decoder, configured with diffusers' field names.
+
+    Fields that only the pipeline uses (scaling_factor, shift_factor, latents_mean, latents_std,
+    force_upcast, sample_size) are kept in `config` and have no effect inside the model.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 3,
+        out_channels: int = 3,
+        down_block_types: tuple[str, ...] = ("DownEncoderBlock2D",),
+        up_block_types: tuple[str, ...] = ("UpDecoderBlock2D",),
+        block_out_channels: tuple[int, ...] = (64,),
+        layers_per_block: int = 1,
+        act_fn: str = "silu",
+        latent_channels: int = 4,
+        norm_num_groups: int = 32,
+        sample_size: int = 32,  # training image size; diffusers sizes its tiles from it
+        scaling_factor: float = 0.18215,  # pipeline: z_diffusion = (z - shift_factor) · scaling_factor
+        shift_factor: float | None = None,  # None means 0 (SD 3 and FLUX use one)
+        latents_mean: tuple[float, ...] | None = None,  # per-channel statistics that replace the scalar
+        latents_std: tuple[float, ...] | None = None,  # shift/scale where given (Playground v2.5 in the SDXL pipeline)
+        force_upcast: bool = True,  # pipeline hint: run the VAE in float32 (SDXL's VAE overflows in float16)
+        use_quant_conv: bool = True,
+        use_post_quant_conv: bool = True,
+        mid_block_add_attention: bool = True,
+    ):
+        super().__init__()
+        self.config = SchedulerConfig({k: v for k, v in locals().items() if k not in ("self", "__class__")})
+        self.ignored_config = {}  # keys from_config set aside
+        check_config(self.config)
+
+        self.encoder = Encoder(
+            in_channels=in_channels,
+            out_channels=latent_channels,  # the encoder itself outputs 2 · latent_channels (mean and logvar)
+            down_block_types=down_block_types,
+            block_out_channels=block_out_channels,
+            layers_per_block=layers_per_block,
+            act_fn=act_fn,
+            norm_num_groups=norm_num_groups,
+            mid_block_add_attention=mid_block_add_attention,
+        )
+        self.decoder = Decoder(
+            in_channels=latent_channels,
+            out_channels=out_channels,
+            up_block_types=up_block_types,
+            block_out_channels=block_out_channels,
+            layers_per_block=layers_per_block,
+            act_fn=act_fn,
+            norm_num_groups=norm_num_groups,
+            mid_block_add_attention=mid_block_add_attention,
+        )
+        # 1×1 convolutions on either side of the latent, a relic of the VQ-GAN code latent diffusion grew from
+        # ("quantisation" is a no-op for a KL autoencoder). Newer VAEs (SD 3, FLUX) switch them off.
+        moment_channels = 2 * latent_channels
+        self.quant_conv = nn.Conv2d(moment_channels, moment_channels, 1) if use_quant_conv else None
+        self.post_quant_conv = nn.Conv2d(latent_channels, latent_channels, 1) if use_post_quant_conv else None
+
+    @classmethod
+    def from_config(cls, config: Mapping, **overrides) -> "AutoencoderKL":
+        """Build from a config dict (another model's `.config`, or a checkpoint's vae/config.json).
+
+        Keys the constructor does not take (`_class_name`, `_diffusers_version`, fields of other VAEs) are set
+        aside in `ignored_config`, as diffusers does.
+        """
+        fields = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+        merged = {**dict(config), **overrides}
+        model = cls(**{k: v for k, v in merged.items() if k in fields})
+        model.ignored_config = {k: v for k, v in merged.items() if k not in fields}
+        return model
+
+    @property
+    def vae_scale_factor(self) -> int:
+        """How many pixels one latent pixel covers per side: 2^(number of downsamples), 8 for SD."""
+        return 2 ** (len(self.config.block_out_channels) - 1)
+
+    def encode(self, x: torch.Tensor) -> AutoencoderKLOutput:
+        """Images (B, in_channels, H, W) in [-1, 1] → q(z | x) over latents (B, latent_channels, H/f, W/f)."""
+        moments = self.encoder(x)  # (B, 2·latent_channels, H/f, W/f); SD: (B, 8, 64, 64)
+        if self.quant_conv is not None:
+            moments = self.quant_conv(moments)
+        return AutoencoderKLOutput(latent_dist=DiagonalGaussianDistribution(moments))
+
+    def decode(self, z: torch.Tensor) -> DecoderOutput:
+        """Latents (B, latent_channels, h, w) on the VAE's own scale (divide by scaling_factor first)
+        → images (B, out_channels, h·f, w·f), roughly in [-1, 1] (not clamped)."""
+        if self.post_quant_conv is not None:
+            z = self.post_quant_conv(z)
+        return DecoderOutput(sample=self.decoder(z))  # SD: (B, 4, 64, 64) → (B, 3, 512, 512)
+
+    def forward(
+        self, sample: torch.Tensor, sample_posterior: bool = False, generator: torch.Generator | None = None
+    ) -> DecoderOutput:
+        """Reconstruct: encode, take the posterior's mode (or a sample of it), decode."""
+        posterior = self.encode(sample).latent_dist
+        z = posterior.sample(generator) if sample_posterior else posterior.mode()
+        return self.decode(z)
+
+
+def check_config(config: Mapping):
+    """Refuse the settings this implementation does not build, naming the field, the value and the fix."""
+    levels = len(config.block_out_channels)
+    for field, supported in (("down_block_types", "DownEncoderBlock2D"), ("up_block_types", "UpDecoderBlock2D")):
+        types = list(config[field])
+        if any(t != supported for t in types):
+            raise ValueError(
+                f"{field}: got {types}; difflab's AutoencoderKL supports only {supported!r} blocks "
+                f"(the Stable Diffusion VAE). Use {[supported] * levels}."
+            )
+        if len(types) != levels:
+            raise ValueError(
+                f"{field}: got {len(types)} blocks but block_out_channels {list(config.block_out_channels)} "
+                f"has {levels} levels; give one block type per level."
+            )
+    check_choice("act_fn", config.act_fn, list(ACTIVATIONS), "Stable Diffusion's VAEs use 'silu'.")
+    for channels in config.block_out_channels:
+        if channels % config.norm_num_groups:
+            raise ValueError(
+                f"norm_num_groups: got {config.norm_num_groups}, which does not divide {channels} "
+                f"(block_out_channels {list(config.block_out_channels)}); choose a common divisor, such as "
+                f"{_common_divisor(config.block_out_channels, config.norm_num_groups)}."
+            )
+
+
+def _common_divisor(values, at_most: int) -> int:
+    """The largest number ≤ at_most that divides every value (for the error message above)."""
+    return max(g for g in range(1, at_most + 1) if all(v % g == 0 for v in values))
