@@ -78,6 +78,10 @@ def test_ddim_rejects_bad_arguments_with_named_errors():
         DDIMScheduler().set_timesteps(0)
     with pytest.raises(ValueError, match="num_inference_steps: got 1001"):
         DDIMScheduler().set_timesteps(1001)
+    with pytest.raises(
+        ValueError, match="steps_offset: got 1, which with leading spacing and num_inference_steps=1000"
+    ):
+        DDIMScheduler(steps_offset=1).set_timesteps(1000)
     with pytest.raises(ValueError, match="timestep_spacing: got 'evenly'"):
         DDIMScheduler(timestep_spacing="evenly").set_timesteps(10)
     with pytest.raises(ValueError, match="beta_schedule: got 'cosine'"):

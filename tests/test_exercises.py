@@ -192,7 +192,13 @@ def test_starters_check_command_fails_when_a_starter_is_stale(tmp_path):
     assert stale.returncode == 1 and "starters/a99.py" in stale.stdout
     assert subprocess.run(cmd, env=env, capture_output=True).returncode == 0
     assert subprocess.run([*cmd, "--check"], env=env, capture_output=True).returncode == 0
-    assert "NotImplementedError" in (tmp_path / "starters" / "a99.py").read_text()
+    starter = tmp_path / "starters" / "a99.py"
+    assert "NotImplementedError" in starter.read_text()
+    starter.write_text("def f():\n    return 1  # the learner's work\n")
+    kept = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    assert "Left alone" in kept.stdout and "learner's work" in starter.read_text()
+    subprocess.run([*cmd, "--force"], env=env, capture_output=True)
+    assert "NotImplementedError" in starter.read_text()
 
 
 def test_check_command_exit_status_is_zero_only_when_every_task_is_done():

@@ -21,8 +21,14 @@ def cmd_starters(args) -> int:
             return 1
         print("Starters are in step with solutions.")
         return 0
-    written = write_starters(root)
-    print("Wrote " + ", ".join(written) if written else "Starters already up to date.")
+    written, kept = write_starters(root, force=args.force)
+    print("Wrote " + ", ".join(written) if written else "No starter written.")
+    if kept:
+        print(
+            "Left alone (they differ from their solutions, perhaps with your work in them): "
+            + ", ".join(kept)
+            + ". Course authors regenerating them: `difflab starters --force`."
+        )
     return 0
 
 
@@ -38,6 +44,7 @@ def main(argv=None) -> int:
 
     starters = commands.add_parser("starters", help="regenerate starters/ from solutions/")
     starters.add_argument("--check", action="store_true", help="exit 1 if a committed starter is stale")
+    starters.add_argument("--force", action="store_true", help="also overwrite starters that were edited")
     starters.set_defaults(run=cmd_starters)
 
     check = commands.add_parser("check", help="check your implementation of a lab's tasks")

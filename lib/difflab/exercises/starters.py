@@ -60,13 +60,20 @@ def stale_starters(root: Path) -> list[str]:
     return stale
 
 
-def write_starters(root: Path) -> list[str]:
-    """Regenerate every starter from its solution; return the files written."""
-    written = []
+def write_starters(root: Path, force: bool = False) -> tuple[list[str], list[str]]:
+    """Regenerate starters from solutions; return (files written, files left alone).
+
+    A starter that exists and differs is where a learner's work lives, so it is only replaced with force=True.
+    """
+    written, kept = [], []
     for solution in sorted((root / "solutions").glob("*.py")):
         starter = root / "starters" / solution.name
         text = make_starter(solution.read_bytes().decode("utf-8"), solution.stem, str(solution))
-        if not starter.exists() or starter.read_bytes() != text.encode("utf-8"):
-            starter.write_bytes(text.encode("utf-8"))
-            written.append(f"starters/{solution.name}")
-    return written
+        if starter.exists() and starter.read_bytes() == text.encode("utf-8"):
+            continue
+        if starter.exists() and not force:
+            kept.append(f"starters/{solution.name}")
+            continue
+        starter.write_bytes(text.encode("utf-8"))
+        written.append(f"starters/{solution.name}")
+    return written, kept

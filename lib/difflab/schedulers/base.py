@@ -163,4 +163,10 @@ def spaced_timesteps(spacing: str, num_train_timesteps: int, num_inference_steps
         timesteps = torch.arange(N, dtype=torch.float64) * (T // N) + steps_offset
     else:
         timesteps = torch.arange(T, 0, -T / N, dtype=torch.float64).round() - 1
+    if timesteps.max() > T - 1:
+        raise ValueError(
+            f"steps_offset: got {steps_offset}, which with leading spacing and num_inference_steps={N} puts the first "
+            f"timestep at {int(timesteps.max())}, past the last training step {T - 1}. Use fewer steps, "
+            "steps_offset=0, or timestep_spacing='trailing'."
+        )
     return timesteps.long().sort(descending=True).values

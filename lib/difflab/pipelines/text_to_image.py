@@ -1,0 +1,148 @@
+"""Text to image, Stable Diffusion style: prompt → text encoder → latents → UNet + scheduler loop → VAE decode.
+
+Shapes for SD 1.5 at 512×512 with one prompt and classifier-free guidance:
+    input_ids (1, 77) → prompt_embeds (1, 77, 768); with the negative prompt (2, 77, 768)
+    latents (1, 4, 64, 64) → UNet input (2, 4, 64, 64) → noise prediction (2, 4, 64, 64) → guided (1, 4, 64, 64)
+    decode: (1, 4, 64, 64) / 0.18215 → image (1, 3, 512, 512) in [-1, 1]
+"""
+
+import inspect
+
+import torch
+
+from ..sampling import denoise
+from ..trace import stage, tag
+from .base import Pipeline, dtype_of
+from .checks import check_guidance, check_size, check_steps, prompts_as_list
+from .images import postprocess
+
+
+def cfg_combine(noise_uncond: torch.Tensor, noise_text: torch.Tensor, guidance_scale: float) -> torch.Tensor:
+    """Classifier-free guidance: ε̂ = ε̂_uncond + w·(ε̂_text - ε̂_uncond) (Ho & Salimans 2022)."""
+    return noise_uncond + guidance_scale * (noise_text - noise_uncond)
+
+
+class TextToImagePipeline(Pipeline):
+    component_names = ("tokenizer", "text_encoder", "unet", "scheduler", "vae")
+    diffusers_class = "StableDiffusionPipeline"
+
+    @property
+    def vae_scale_factor(self) -> int:
+        return 2 ** (len(self.vae.config.block_out_channels) - 1)
+
+    def encode_prompt(self, prompts: list[str]) -> torch.Tensor:
+        """Token ids padded to the tokenizer's max length → the text encoder's last hidden states (B, L, D)."""
+        tokens = self.tokenizer(
+            prompts,
+            padding="max_length",
+            max_length=self.tokenizer.model_max_length,
+            truncation=True,
+            return_tensors="pt",
+        )  # input_ids (B, L)
+        use_mask = getattr(self.text_encoder.config, "use_attention_mask", False)
+        mask = tokens.attention_mask.to(self.device) if use_mask else None
+        with torch.no_grad():
+            embeds = self.text_encoder(tokens.input_ids.to(self.device), attention_mask=mask)[0]  # (B, L, D)
+        return embeds.to(dtype_of(self.unet))
+
+    def prepare_latents(self, batch_size: int, height: int, width: int, generator=None, latents=None):
+        """x_T: Gaussian noise (drawn on the CPU, so a seed gives the same image on any device) × init_noise_sigma."""
+        shape = (
+            batch_size,
+            self.unet.config.in_channels,
+            height // self.vae_scale_factor,
+            width // self.vae_scale_factor,
+        )
+        if latents is None:
+            latents = torch.randn(shape, generator=generator, dtype=dtype_of(self.unet))  # (B, 4, H/8, W/8)
+        elif tuple(latents.shape) != shape:
+            raise ValueError(f"latents: got shape {tuple(latents.shape)}; for these arguments it must be {shape}.")
+        return latents.to(self.device) * self.scheduler.init_noise_sigma
+
+    def guided_model(self, prompt_embeds, negative_embeds, guidance_scale: float, cfg: str = "batched"):
+        """The denoiser the scheduler sees: (x, t) → guided noise prediction.
+
+        cfg="batched" runs one UNet call on [uncond; text] (twice the batch); "two_pass" runs two calls.
+        Both give the same result; batched is faster on a GPU, two-pass needs half the activation memory.
+        """
+        if guidance_scale <= 1:  # no guidance: the text-conditioned prediction alone
+            return lambda x, t: self.unet(x, t, encoder_hidden_states=prompt_embeds).sample
+        if cfg == "batched":
+            both = torch.cat([negative_embeds, prompt_embeds])  # (2B, L, D): [uncond; text]
+
+            def model(x, t):
+                noise_uncond, noise_text = self.unet(torch.cat([x, x]), t, encoder_hidden_states=both).sample.chunk(2)
+                return cfg_combine(noise_uncond, noise_text, guidance_scale)
+
+        elif cfg == "two_pass":
+
+            def model(x, t):
+                noise_uncond = self.unet(x, t, encoder_hidden_states=negative_embeds).sample
+                noise_text = self.unet(x, t, encoder_hidden_states=prompt_embeds).sample
+                return cfg_combine(noise_uncond, noise_text, guidance_scale)
+
+        else:
+            raise ValueError(f"cfg: got {cfg!r}; valid values are 'batched' and 'two_pass'.")
+        return model
+
+    def step_kwargs(self, eta: float) -> dict:
+        """DDIM's eta, passed only to schedulers whose step takes it."""
+        return {"eta": eta} if "eta" in inspect.signature(self.scheduler.step).parameters else {}
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Latents → image in [-1, 1]: undo the scaling that made latents unit-variance, then run the decoder."""
+        with stage("decode"), torch.no_grad():
+            return self.vae.decode(latents / self.vae.config.scaling_factor).sample  # (B, 3, H, W)
+
+    def conditioning(self, prompt, negative_prompt, num_images_per_prompt: int):
+        """Prompt and negative-prompt embeddings, each repeated per image: (B·n, L, D)."""
+        prompts, negatives = prompts_as_list(prompt, negative_prompt)
+        with stage("encode_prompt"):
+            prompt_embeds = tag("conditioning", self.encode_prompt(prompts).repeat_interleave(num_images_per_prompt, 0))
+            negative_embeds = tag(
+                "conditioning", self.encode_prompt(negatives).repeat_interleave(num_images_per_prompt, 0)
+            )
+        return prompt_embeds, negative_embeds
+
+    def __call__(
+        self,
+        prompt,
+        negative_prompt=None,
+        height: int | None = None,
+        width: int | None = None,
+        num_inference_steps: int = 50,
+        guidance_scale: float = 7.5,
+        num_images_per_prompt: int = 1,
+        generator=None,
+        latents=None,
+        eta: float = 0.0,
+        cfg: str = "batched",
+        output_type: str = "pil",
+        callback=None,
+    ):
+        default_size = self.unet.config.sample_size * self.vae_scale_factor  # the size the model was trained at
+        height = default_size if height is None else height
+        width = default_size if width is None else width
+        check_size("height", height, self.vae_scale_factor)
+        check_size("width", width, self.vae_scale_factor)
+        check_steps(num_inference_steps, self.scheduler.config.num_train_timesteps)
+        check_guidance(guidance_scale)
+        with stage("pipeline", pipeline=type(self).__name__):
+            prompt_embeds, negative_embeds = self.conditioning(prompt, negative_prompt, num_images_per_prompt)
+            self.scheduler.set_timesteps(num_inference_steps, device=self.device)
+            with stage("prepare_latents"):
+                latents = self.prepare_latents(len(prompt_embeds), height, width, generator, latents)
+            model = self.guided_model(prompt_embeds, negative_embeds, guidance_scale, cfg)
+            with torch.no_grad():
+                latents = denoise(
+                    model,
+                    self.scheduler,
+                    latents,
+                    self.scheduler.timesteps,
+                    generator,
+                    callback,
+                    **self.step_kwargs(eta),
+                )
+            if output_type == "latent":
+                return latents
+            return postprocess(self.decode(latents), output_type)
