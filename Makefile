@@ -23,7 +23,7 @@ lab: $(STAMP)
 # One thread per test worker and notebook kernel: two workers × two threads on two cores thrash.
 test: $(STAMP)
 	$(VENV)/bin/difflab starters --check
-	OMP_NUM_THREADS=1 $(PY) -m pytest -n $(JOBS) --nbval-lax tests labs
+	OMP_NUM_THREADS=1 $(PY) -m pytest -n $(JOBS) --dist loadfile --nbval-lax tests labs
 
 starters: $(STAMP)
 	$(VENV)/bin/difflab starters --force

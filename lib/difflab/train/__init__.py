@@ -1,0 +1,1 @@
+"""Training the course's small models on the shapes world (`difflab train <model>`)."""

@@ -1,0 +1,123 @@
+"""Train the shapes-world text encoder and UNet together, on latents from the trained VAE.
+
+Each step: pick latents z0 (B, 4, 8, 8) and captions, drop 10% of the captions to "" (so the same network
+also learns the unconditional prediction that classifier-free guidance needs), draw t and ε, noise
+z_t = √ᾱ_t·z0 + √(1-ᾱ_t)·ε, and regress the UNet's output on ε (the "L_simple" loss of DDPM).
+"""
+
+import torch
+import transformers
+
+from .. import noise
+from ..data import shapes
+from ..models import AutoencoderKL, UNet2DConditionModel
+from ..schedulers import DDPMScheduler
+from .common import Checkpoint, Stopwatch, cosine_lr, progress, seed_everything
+
+SCHEDULER_CONFIG = dict(  # Stable Diffusion's training schedule
+    num_train_timesteps=1000,
+    beta_start=0.00085,
+    beta_end=0.012,
+    beta_schedule="scaled_linear",
+    prediction_type="epsilon",
+    steps_offset=1,
+    clip_sample=False,
+    set_alpha_to_one=False,
+)
+UNET_CONFIG = dict(
+    sample_size=8,
+    in_channels=4,
+    out_channels=4,
+    layers_per_block=1,
+    block_out_channels=(64, 128),
+    down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+    up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+    cross_attention_dim=64,
+    attention_head_dim=4,
+    norm_num_groups=32,  # attention_head_dim: 4 heads (see the UNet)
+)
+
+
+def text_encoder_config(tokenizer) -> transformers.CLIPTextConfig:
+    """A two-layer CLIP text transformer, width 64, over the shapes-world vocabulary."""
+    return transformers.CLIPTextConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=256,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        max_position_embeddings=tokenizer.model_max_length,
+        projection_dim=64,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+
+
+@torch.no_grad()
+def encode_dataset(vae: AutoencoderKL, n: int, seed: int = 0, chunk: int = 256):
+    """The posterior mean and std of n training images, (n, 4, 8, 8) each, plus their attributes."""
+    means, stds, attributes = [], [], []
+    for start in range(0, n, chunk):
+        data = shapes.batch(range(start, min(n, start + chunk)), seed=seed)
+        posterior = vae.encode(data["image"]).latent_dist
+        means.append(posterior.mean)
+        stds.append(posterior.std)
+        attributes += data["attributes"]
+    return torch.cat(means), torch.cat(stds), attributes
+
+
+def train_text_to_image(
+    vae: AutoencoderKL,
+    tokenizer,
+    out="runs/unet",
+    steps: int = 3000,
+    batch_size: int = 128,
+    lr: float = 5e-4,
+    num_images: int = 20000,
+    caption_dropout: float = 0.1,
+    seed: int = 0,
+    save_every: int = 250,
+):
+    seed_everything(seed)
+    means, stds, attributes = encode_dataset(vae, num_images, seed)
+    scaling = vae.config.scaling_factor
+    unet = UNet2DConditionModel(**UNET_CONFIG)
+    text_encoder = transformers.CLIPTextModel(text_encoder_config(tokenizer))
+    alpha_bar = DDPMScheduler.from_config(SCHEDULER_CONFIG).alphas_cumprod
+    params = [*unet.parameters(), *text_encoder.parameters()]
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=1e-2)
+    models = {"unet": unet, "text_encoder": text_encoder}
+    checkpoint = Checkpoint(out)
+    start, log = checkpoint.load(models, optimizer)
+    clock = Stopwatch(log[-1]["seconds"] if log else 0.0)
+    rng = torch.Generator().manual_seed(seed + start)  # resuming continues with fresh (still seeded) draws
+    bar = progress(steps, start, "unet+text")
+    running = None
+    for step in range(start, steps):
+        for group in optimizer.param_groups:
+            group["lr"] = cosine_lr(step, steps, lr, warmup=100)
+        index = torch.randint(0, num_images, (batch_size,), generator=rng)
+        z0 = (means[index] + stds[index] * torch.randn(means[index].shape, generator=rng)) * scaling  # (B, 4, 8, 8)
+        captions = [shapes.caption_for(attributes[i], rng) for i in index.tolist()]
+        captions = ["" if u < caption_dropout else c for u, c in zip(torch.rand(batch_size, generator=rng), captions)]
+        ids = tokenizer(
+            captions, padding="max_length", max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt"
+        ).input_ids  # (B, 77)
+        t = torch.randint(0, len(alpha_bar), (batch_size,), generator=rng)
+        eps = torch.randn(z0.shape, generator=rng)
+        z_t = noise.add_noise(z0, eps, t, alpha_bar)
+        prediction = unet(z_t, t, encoder_hidden_states=text_encoder(ids)[0]).sample
+        loss = torch.nn.functional.mse_loss(prediction, eps)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
+        bar.update(1)
+        bar.set_postfix(loss=f"{running:.4f}", refresh=False)
+        if (step + 1) % save_every == 0 or step + 1 == steps:
+            log.append({"step": step + 1, "loss_ema": running, "seconds": clock.seconds})
+            checkpoint.save(step + 1, models, optimizer, log)
+    bar.close()
+    return unet.eval(), text_encoder.eval(), log
