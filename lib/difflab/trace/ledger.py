@@ -87,6 +87,8 @@ def module_weights(components: dict) -> list[dict]:
     """One row per (component, device, dtype): parameter count and bytes of parameters and buffers."""
     rows = {}
     for name, module in components.items():
+        if not isinstance(module, torch.nn.Module):  # tokenizers and schedulers hold no tensors
+            continue
         seen = set()
         for tensor in [*module.parameters(), *module.buffers()]:
             if id(tensor) in seen:  # tied weights count once
