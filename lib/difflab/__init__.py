@@ -5,9 +5,10 @@ difflab.check("a01")                  # check your starters/a01.py
 difflab.show_source(difflab.noise.add_noise)
 """
 
-from . import noise, schedulers, toy
+from . import noise, schedulers, toy, trace
 from .device import default_device
-from .sampling import sample_loop
+from .pretrained import load_judge, load_pipeline
+from .sampling import sample_loop, sample_trajectory
 from .source import show_source
 
 __version__ = "0.1.0"
@@ -20,4 +21,16 @@ def check(lab: str, solutions: bool = False, file=None):
     return run_check(lab, solutions=solutions, file=file)
 
 
-__all__ = ["noise", "schedulers", "toy", "check", "show_source", "sample_loop", "default_device"]
+__all__ = [
+    "noise",
+    "schedulers",
+    "toy",
+    "trace",
+    "check",
+    "show_source",
+    "sample_loop",
+    "sample_trajectory",
+    "default_device",
+    "load_pipeline",
+    "load_judge",
+]

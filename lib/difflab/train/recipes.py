@@ -46,10 +46,7 @@ def run_unet(runs=Path("runs"), steps: int = 3000, batch_size: int = 128, out=WE
     unet, text_encoder, log = train_text_to_image(
         vae.eval(), tokenizer, out=runs / "unet", steps=steps, batch_size=batch_size
     )
-    scheduler = DPMSolverMultistepScheduler.from_config(SCHEDULER_CONFIG)
-    pipe = TextToImagePipeline(
-        tokenizer=tokenizer, text_encoder=text_encoder, unet=unet, scheduler=scheduler, vae=vae.eval()
-    )
+    pipe = assemble(vae, tokenizer, text_encoder, unet)
     pipe.save_pretrained(out)
     vae_log = json.loads((runs / "vae" / "state.json").read_text())["log"]
     write_card(
@@ -81,6 +78,34 @@ def run_unet(runs=Path("runs"), steps: int = 3000, batch_size: int = 128, out=WE
             "machine": machine(),
         },
     )
+    return pipe
+
+
+def assemble(vae, tokenizer, text_encoder, unet) -> TextToImagePipeline:
+    """The shipped pipeline: trained parts plus a DPM-Solver++ scheduler on the training noise schedule."""
+    scheduler = DPMSolverMultistepScheduler.from_config(SCHEDULER_CONFIG)
+    return TextToImagePipeline(
+        tokenizer=tokenizer, text_encoder=text_encoder.eval(), unet=unet.eval(), scheduler=scheduler, vae=vae.eval()
+    )
+
+
+def export_checkpoint(runs=Path("runs"), out=WEIGHTS / "shapes-sd") -> TextToImagePipeline:
+    """A pipeline from the latest UNet checkpoint of a run in progress (for developing against real weights)."""
+    import transformers
+
+    from ..models import UNet2DConditionModel
+    from .text_to_image import UNET_CONFIG, text_encoder_config
+
+    vae = trained_vae(runs)
+    vae = AutoencoderKL.from_config(vae.config, scaling_factor=round(estimate_scaling_factor(vae), 5))
+    vae.load_state_dict(trained_vae(runs).state_dict())
+    tokenizer = build_clip_tokenizer(runs / "tokenizer")
+    unet = UNet2DConditionModel(**UNET_CONFIG)
+    unet.load_state_dict(load_file(str(runs / "unet" / "unet.safetensors")))
+    text_encoder = transformers.CLIPTextModel(text_encoder_config(tokenizer))
+    text_encoder.load_state_dict(load_file(str(runs / "unet" / "text_encoder.safetensors")))
+    pipe = assemble(vae, tokenizer, text_encoder, unet)
+    pipe.save_pretrained(out)
     return pipe
 
 
