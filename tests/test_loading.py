@@ -141,3 +141,18 @@ def test_every_loading_step_is_a_trace_stage(tmp_path):
         "cast",
         "move",
     ]
+
+
+def test_stable_diffusion_1_vae_with_legacy_attention_names_is_recognised_out_of_the_box():
+    from difflab.configs import load_config
+    from difflab.loading.known_models import legacy_names
+    from difflab.models import AutoencoderKL
+
+    with torch.device("meta"):
+        vae = AutoencoderKL.from_config(load_config("sd15", "vae"))
+    legacy = legacy_names({k: {"shape": list(v.shape)} for k, v in vae.state_dict().items()})
+    assert "encoder.mid_block.attentions.0.query.weight" in legacy
+    assert "decoder.mid_block.attentions.0.proj_attn.bias" in legacy
+    known = difflab.loading.recognise(legacy)
+    assert known is not None and known.model_class == "AutoencoderKL"
+    assert known.converter is convert_legacy_vae_attention

@@ -59,4 +59,4 @@ def show_source(obj, start: str | None = None, end: str | None = None) -> Snippe
         if not hits:
             raise ValueError(f"end: {end!r} does not occur after start in the source of {obj.__qualname__}")
         lines = lines[: hits[0] + 1]
-    return Snippet(short_path(inspect.getsourcefile(obj)), first, lines)
+    return Snippet(short_path(inspect.getsourcefile(inspect.unwrap(obj))), first, lines)  # unwrap: @torch.no_grad()

@@ -8,10 +8,10 @@ difflab.check("a01", file="my.py")     # any file
 from pathlib import Path
 
 from ..paths import course_root
-from . import a01, a02, a03
+from . import a01, a02, a03, a04, a05, a06, b01, b02
 from .core import DONE, NOT_YET, WRONG, Lab, Report, TaskResult, Wrong, run_lab
 
-LABS: dict[str, Lab] = {lab.id: lab for lab in (a01.lab, a02.lab, a03.lab)}
+LABS: dict[str, Lab] = {lab.id: lab for lab in (a01.lab, a02.lab, a03.lab, a04.lab, a05.lab, a06.lab, b01.lab, b02.lab)}
 
 
 def lab_file(lab: str, solutions: bool = False, file=None) -> tuple[Path, str]:

@@ -36,4 +36,19 @@ def register(key_hash: str, known: KnownModel):
 
 def recognise(shapes: dict) -> KnownModel | None:
     """The registered model whose keys and shapes hash to the same value, or None."""
+    if not DEFAULTS_LOADED:
+        load_defaults()
     return REGISTRY.get(hash_state_dict_keys(shapes))
+
+
+DEFAULTS_LOADED = False
+
+
+def load_defaults():
+    """Register the layouts in known_models.py (once, on first use: hashing them builds models on meta)."""
+    global DEFAULTS_LOADED
+    from .known_models import default_models
+
+    DEFAULTS_LOADED = True
+    for key_hash, known in default_models().items():
+        REGISTRY.setdefault(key_hash, known)

@@ -5,6 +5,8 @@ also learns the unconditional prediction that classifier-free guidance needs), d
 z_t = √ᾱ_t·z0 + √(1-ᾱ_t)·ε, and regress the UNet's output on ε (the "L_simple" loss of DDPM).
 """
 
+from pathlib import Path
+
 import torch
 import transformers
 
@@ -67,6 +69,17 @@ def encode_dataset(vae: AutoencoderKL, n: int, seed: int = 0, chunk: int = 256):
     return torch.cat(means), torch.cat(stds), attributes
 
 
+def cached_dataset(vae: AutoencoderKL, n: int, seed: int, path: Path):
+    """encode_dataset, saved beside the checkpoints so that a resumed run does not encode again."""
+    if path.exists():
+        cached = torch.load(path, weights_only=True)
+        return cached["means"], cached["stds"], cached["attributes"]
+    means, stds, attributes = encode_dataset(vae, n, seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"means": means, "stds": stds, "attributes": attributes}, path)
+    return means, stds, attributes
+
+
 def train_text_to_image(
     vae: AutoencoderKL,
     tokenizer,
@@ -80,7 +93,7 @@ def train_text_to_image(
     save_every: int = 250,
 ):
     seed_everything(seed)
-    means, stds, attributes = encode_dataset(vae, num_images, seed)
+    means, stds, attributes = cached_dataset(vae, num_images, seed, Path(out) / "latents.pt")
     scaling = vae.config.scaling_factor
     unet = UNet2DConditionModel(**UNET_CONFIG)
     text_encoder = transformers.CLIPTextModel(text_encoder_config(tokenizer))

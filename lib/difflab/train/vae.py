@@ -44,7 +44,8 @@ def evaluate(vae: AutoencoderKL, n: int = 256, seed: int = 1) -> float:
 def estimate_scaling_factor(vae: AutoencoderKL, n: int = 1024, seed: int = 2) -> float:
     """1 / std of the latents over data: the factor that makes the diffusion model's inputs unit-variance."""
     images = shapes.batch(n, seed=seed)["image"]
-    latents = torch.cat([vae.encode(chunk).latent_dist.sample() for chunk in images.split(256)])
+    draws = torch.Generator().manual_seed(seed)  # the posterior samples are seeded too, so the factor is reproducible
+    latents = torch.cat([vae.encode(chunk).latent_dist.sample(draws) for chunk in images.split(256)])
     return 1.0 / latents.std().item()
 
 
