@@ -4,11 +4,11 @@
 
 Two workloads: the toy sampler loop (exact 2-D denoiser, DDIM, 50 steps) and a small conv net used as the
 denoiser of a 20-step loop on (4, 4, 32, 32) latents. Each configuration runs interleaved with the others,
-several times; the figure is the ratio of medians. Targets: stages + timings ≤ 1.05×, + shapes ≤ 1.25×,
+11 times; the figure is the ratio of the fastest runs (the least disturbed by other work on the
+machine). Targets: stages + timings ≤ 1.05×, + shapes ≤ 1.25×,
 full memory ledger ≤ 2×.
 """
 
-import statistics
 import time
 
 import torch
@@ -63,7 +63,7 @@ def measure(model, run, repeats: int) -> dict:
                 with difflab.trace(model, **CONFIGS[name]):
                     run()
             times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
+    return {name: min(values) for name, values in times.items()}  # the least-disturbed run of each
 
 
 def main():
@@ -75,7 +75,7 @@ def main():
         "conv net, 20 steps": conv_workload(),
     }.items():
         run()  # warm up
-        medians = measure(model, run, repeats=7)
+        medians = measure(model, run, repeats=11)
         base = medians["untraced"]
         print(f"\n{workload}: untraced {base * 1e3:.1f} ms")
         for name in CONFIGS:

@@ -19,22 +19,22 @@ FRESH = {}  # operator → for each return value, True if it owns new memory (no
 
 
 def fresh_returns(func) -> tuple:
-    if func not in FRESH:
-        FRESH[func] = tuple(r.alias_info is None for r in func._schema.returns)
-    return FRESH[func]
-
-
-def storage_key(tensor: torch.Tensor):
-    storage = tensor.untyped_storage()
-    return (storage.device, storage.data_ptr()), storage
+    """For each return value of an operator: True if it owns new memory, False if its schema marks an alias."""
+    fresh = FRESH.get(func)
+    if fresh is None:
+        fresh = FRESH[func] = tuple(r.alias_info is None for r in func._schema.returns)
+    return fresh
 
 
 class MemoryLedger(TorchDispatchMode):
     def __init__(self, on_change):
         super().__init__()
-        self.live = {}  # storage key → [category, bytes, weakref]
+        # Storages are keyed by their Python object's id: PyTorch keeps one object per storage for the storage's
+        # whole life, and the weak reference drops the entry before the id can be reused.
+        self.live = {}  # id(storage) → [category, bytes]
+        self.keys = {}  # weak reference → id(storage), to find the entry when the storage is freed
         self.by_category = {}  # category → live bytes
-        self.on_change = on_change  # called as on_change(by_category, allocated) after every allocation and free
+        self.on_change = on_change  # called as on_change(by_category, allocated=True) after every allocation
         self.paused = False  # True while the tracer runs its own checks, so they are not counted
 
     @classmethod
@@ -43,41 +43,47 @@ class MemoryLedger(TorchDispatchMode):
         # under torch.compile, and the guard would cost microseconds on every operation.
         return False
 
-    def track(self, tensor: torch.Tensor, category: str):
-        """Count `tensor`'s storage under `category` (moving it there if it is already counted)."""
-        key, storage = storage_key(tensor)
-        if storage.nbytes() == 0:
-            return
-        if key in self.live:
-            entry = self.live[key]
+    def track(self, tensor: torch.Tensor, category: str) -> bool:
+        """Count `tensor`'s storage under `category` (moving it there if already counted); True if it is new."""
+        storage = tensor.untyped_storage()
+        key = id(storage)
+        entry = self.live.get(key)
+        if entry is not None:  # already counted: move it to `category`
             self.by_category[entry[0]] -= entry[1]
             entry[0] = category
-        else:
-            entry = [category, storage.nbytes(), None]
-            entry[2] = weakref.ref(storage, lambda _, key=key: self.release(key))
-            self.live[key] = entry
-        self.by_category[category] = self.by_category.get(category, 0) + entry[1]
+            self.by_category[category] = self.by_category.get(category, 0) + entry[1]
+            return False
+        nbytes = storage.nbytes()
+        if nbytes == 0:
+            return False
+        self.live[key] = [category, nbytes]
+        self.keys[weakref.ref(storage, self.release)] = key
+        self.by_category[category] = self.by_category.get(category, 0) + nbytes
+        return True
 
-    def release(self, key):
-        entry = self.live.pop(key, None)
-        if entry is not None:
+    def release(self, ref):
+        """Weak-reference callback: the storage is gone, take its bytes off."""
+        entry = self.live.pop(self.keys.pop(ref, None), None)
+        if entry is not None:  # no callback: the timeline shows frees at its next sample, the next allocation
             self.by_category[entry[0]] -= entry[1]
-            self.on_change(self.by_category, False)
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
         if self.paused:
             return out
         fresh = fresh_returns(func)
+        if isinstance(out, torch.Tensor):  # the common case: one tensor back
+            if fresh[0] and out.layout == torch.strided and id(out.untyped_storage()) not in self.live:
+                self.track(out, ACTIVATIONS)
+                self.on_change(self.by_category, True)
+            return out
         outputs = out if isinstance(out, (tuple, list)) else (out,)
-        if len(fresh) == 1 and isinstance(out, (tuple, list)):  # one Tensor[] return: a list of tensors
+        if len(fresh) == 1:  # one Tensor[] return: a list of tensors
             fresh = fresh * len(outputs)
         grew = False
         for t, is_fresh in zip(outputs, fresh):
             if is_fresh and isinstance(t, torch.Tensor) and t.layout == torch.strided:
-                if storage_key(t)[0] not in self.live:
-                    self.track(t, ACTIVATIONS)
-                    grew = True
+                grew |= self.track(t, ACTIVATIONS) if id(t.untyped_storage()) not in self.live else False
         if grew:
             self.on_change(self.by_category, True)
         return out

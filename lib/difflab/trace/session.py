@@ -110,6 +110,13 @@ class Trace:
     def exit_stage(self, record: Stage):
         if self.ledger is not None:
             record.memory["end"] = dict(self.ledger.by_category)
+            parent = record.parent.memory if record.parent is not None else None
+            if parent and record.memory["peak"] > parent["peak"]:  # a child's peak is its parent's peak too
+                parent.update(
+                    peak=record.memory["peak"], owner=record.memory["owner"], at_peak=record.memory["at_peak"]
+                )
+            if parent and record.memory[ACTIVATIONS] > parent[ACTIVATIONS]:
+                parent[ACTIVATIONS] = record.memory[ACTIVATIONS]
         if self.flop_counter is not None:
             record.flops += self.flop_counter.get_total_flops()
         if self.cuda:
@@ -123,19 +130,19 @@ class Trace:
         self.current = record.parent or self.root
 
     def on_memory_change(self, by_category: dict, allocated: bool):
-        total = sum(by_category.values())
         self.timeline.append((time.perf_counter(), by_category.copy()))
         if not allocated:
             return
+        # Only the innermost open stage is updated here; exit_stage hands its peak up to the parent.
+        memory = self.current.memory
+        total = sum(by_category.values())
+        if total > memory["peak"]:  # the owner: the innermost watched module running now, else the stage
+            memory["peak"] = total
+            memory["owner"] = self.module_stack[-1] if self.module_stack else self.current
+            memory["at_peak"] = by_category.copy()  # what the peak was made of, category by category
         activations = by_category.get(ACTIVATIONS, 0)
-        for record in self.open:
-            memory = record.memory
-            if total > memory["peak"]:  # the owner: the innermost watched module running now, else the stage
-                memory["peak"] = total
-                memory["owner"] = self.module_stack[-1] if self.module_stack else self.current
-                memory["at_peak"] = by_category.copy()  # what the peak was made of, category by category
-            if activations > memory[ACTIVATIONS]:
-                memory[ACTIVATIONS] = activations
+        if activations > memory[ACTIVATIONS]:
+            memory[ACTIVATIONS] = activations
 
     def tag(self, category: str, tensor: torch.Tensor):
         if self.ledger is not None:

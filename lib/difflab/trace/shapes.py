@@ -21,11 +21,19 @@ def tensors_in(value):
             yield from tensors_in(getattr(value, f.name))
 
 
+NAMES = {}  # dtype or device → its short name, e.g. torch.float32 → "float32" (computed once each)
+
+
+def name_of(value) -> str:
+    if value not in NAMES:
+        NAMES[value] = str(value).replace("torch.", "")
+    return NAMES[value]
+
+
 def describe(value) -> list[dict]:
     """Shape, dtype and device of every tensor inside an argument structure."""
     return [
-        {"shape": tuple(t.shape), "dtype": str(t.dtype).replace("torch.", ""), "device": str(t.device)}
-        for t in tensors_in(value)
+        {"shape": tuple(t.shape), "dtype": name_of(t.dtype), "device": name_of(t.device)} for t in tensors_in(value)
     ]
 
 
