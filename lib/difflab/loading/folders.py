@@ -62,10 +62,18 @@ def load_model_folder(model_class, folder, dtype=None, device=None) -> torch.nn.
 
 def load_transformers_model(model_class, folder, dtype=None, device=None):
     """A transformers model (e.g. CLIPTextModel) from a local folder, refusing pickles and any key mismatch."""
+    from transformers.utils import logging as hf_logging
+
     weights_file(folder, "model.safetensors")
-    model, info = model_class.from_pretrained(
-        str(folder), local_files_only=True, use_safetensors=True, output_loading_info=True, dtype=dtype
-    )
+    bar_was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # no "Loading weights" bar in a learner's notebook (restored below)
+    try:
+        model, info = model_class.from_pretrained(
+            str(folder), local_files_only=True, use_safetensors=True, output_loading_info=True, dtype=dtype
+        )
+    finally:
+        if bar_was_on:
+            hf_logging.enable_progress_bar()
     problems = {k: v for k, v in info.items() if v and k in ("missing_keys", "unexpected_keys", "mismatched_keys")}
     if problems:
         raise CheckpointError(f"{model_class.__name__} in {folder}: the weights do not fit the config: {problems}")
