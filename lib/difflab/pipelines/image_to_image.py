@@ -63,7 +63,9 @@ class Image2ImagePipeline(TextToImagePipeline):
         check_steps(num_inference_steps, self.scheduler.config.num_train_timesteps)
         check_guidance(guidance_scale)
         with stage("pipeline", pipeline=type(self).__name__):
-            prompt_embeds, negative_embeds = self.conditioning(prompt, negative_prompt, num_images_per_prompt)
+            prompt_embeds, negative_embeds = self.conditioning(
+                prompt, negative_prompt, num_images_per_prompt, guidance_scale
+            )
             timesteps = self.start_timesteps(num_inference_steps, strength)
             with stage("prepare_latents"):
                 latents, _, _ = self.noised_image_latents(image, len(prompt_embeds), timesteps, generator)

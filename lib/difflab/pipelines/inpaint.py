@@ -46,7 +46,9 @@ class InpaintPipeline(Image2ImagePipeline):
                 "the mask must cover the image pixel for pixel. Resize it to the image's size."
             )
         with stage("pipeline", pipeline=type(self).__name__):
-            prompt_embeds, negative_embeds = self.conditioning(prompt, negative_prompt, num_images_per_prompt)
+            prompt_embeds, negative_embeds = self.conditioning(
+                prompt, negative_prompt, num_images_per_prompt, guidance_scale
+            )
             batch = len(prompt_embeds)
             timesteps = self.start_timesteps(num_inference_steps, strength)
             with stage("prepare_latents"):

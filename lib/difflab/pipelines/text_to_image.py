@@ -94,14 +94,19 @@ class TextToImagePipeline(Pipeline):
         with stage("decode"), torch.no_grad():
             return self.vae.decode(latents / self.vae.config.scaling_factor).sample  # (B, 3, H, W)
 
-    def conditioning(self, prompt, negative_prompt, num_images_per_prompt: int):
-        """Prompt and negative-prompt embeddings, each repeated per image: (B·n, L, D)."""
+    def conditioning(self, prompt, negative_prompt, num_images_per_prompt: int, guidance_scale: float):
+        """Prompt and negative-prompt embeddings, each repeated per image: (B·n, L, D).
+
+        Without guidance (guidance_scale ≤ 1) the negative prompt is never used, so it is not encoded (None).
+        """
         prompts, negatives = prompts_as_list(prompt, negative_prompt)
         with stage("encode_prompt"):
             prompt_embeds = tag("conditioning", self.encode_prompt(prompts).repeat_interleave(num_images_per_prompt, 0))
-            negative_embeds = tag(
-                "conditioning", self.encode_prompt(negatives).repeat_interleave(num_images_per_prompt, 0)
-            )
+            negative_embeds = None
+            if guidance_scale > 1:
+                negative_embeds = tag(
+                    "conditioning", self.encode_prompt(negatives).repeat_interleave(num_images_per_prompt, 0)
+                )
         return prompt_embeds, negative_embeds
 
     def __call__(
@@ -128,7 +133,9 @@ class TextToImagePipeline(Pipeline):
         check_steps(num_inference_steps, self.scheduler.config.num_train_timesteps)
         check_guidance(guidance_scale)
         with stage("pipeline", pipeline=type(self).__name__):
-            prompt_embeds, negative_embeds = self.conditioning(prompt, negative_prompt, num_images_per_prompt)
+            prompt_embeds, negative_embeds = self.conditioning(
+                prompt, negative_prompt, num_images_per_prompt, guidance_scale
+            )
             self.scheduler.set_timesteps(num_inference_steps, device=self.device)
             with stage("prepare_latents"):
                 latents = self.prepare_latents(len(prompt_embeds), height, width, generator, latents)
