@@ -17,8 +17,9 @@ $(STAMP): pyproject.toml | $(PY)
 
 install: $(STAMP)
 
+# Jupyter refuses to run as root unless told; containers often are root.
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab labs/00_start_here.ipynb
+	$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) labs/00_start_here.ipynb
 
 # One thread per test worker and notebook kernel: two workers × two threads on two cores thrash.
 test: $(STAMP)
