@@ -11,17 +11,15 @@ from .unet_blocks import (
     CrossAttnDownBlock2D,
     CrossAttnUpBlock2D,
     DownBlock2D,
-    DownEncoderBlock2D,
-    UNetMidBlock2D,
     UNetMidBlock2DCrossAttn,
     UpBlock2D,
-    UpDecoderBlock2D,
     get_down_block,
     get_up_block,
 )
 
 # The VAE builds on the blocks above.
 from .vae import AutoencoderKL, DiagonalGaussianDistribution
+from .vae_blocks import DownEncoderBlock2D, UNetMidBlock2D, UpDecoderBlock2D
 
 __all__ = [
     "Attention",

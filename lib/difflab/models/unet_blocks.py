@@ -1,5 +1,5 @@
 """The UNet's levels: stacks of ResnetBlock2Ds (with a Transformer2DModel after each in the cross-attention
-blocks) followed by a 2× down- or upsampler. The VAE's blocks, with no timestep and no text, live here too.
+blocks) followed by a 2× down- or upsampler. The VAE's blocks (no timestep, no text) are in vae_blocks.py.
 
 Down blocks return their output and every intermediate map (the skip connections). Up blocks pop those skips
 from the end, concatenate them on the channel axis and shrink the channels back. SD 1.5 at 512×512 (latents 64×64):
@@ -19,7 +19,7 @@ output_scale_factor) to `resnet_stack`. Keys follow diffusers: resnets.N, attent
 import torch
 from torch import nn
 
-from .attention import Attention, Transformer2DModel
+from .attention import Transformer2DModel
 from .resnet import Downsample2D, ResnetBlock2D, Upsample2D
 
 
@@ -267,90 +267,6 @@ class UNetMidBlock2DCrossAttn(nn.Module):
         for attention, resnet in zip(self.attentions, self.resnets[1:]):
             x = resnet(attention(x, encoder_hidden_states), temb)
         return x
-
-
-class UNetMidBlock2D(nn.Module):
-    """The VAE's bottleneck: resnet, then num_layers × (self-attention over all pixels, resnet). No text.
-
-    The attention has its own GroupNorm, biases on q/k/v and a residual connection (diffusers' Attention with
-    norm_num_groups, bias=True, residual_connection=True). `attention_head_dim` here really is the head width:
-    heads = in_channels // attention_head_dim (the SD VAE passes in_channels, so one head).
-    """
-
-    def __init__(
-        self,
-        in_channels: int,
-        temb_channels: int | None = None,
-        num_layers: int = 1,
-        add_attention: bool = True,
-        attention_head_dim: int | None = None,
-        resnet_eps: float = 1e-6,
-        resnet_groups: int = 32,
-        output_scale_factor: float = 1.0,
-        **resnet_kwargs,
-    ):
-        super().__init__()
-        channels_in = [in_channels] * (num_layers + 1)
-        resnet_kwargs.update(
-            resnet_eps=resnet_eps, resnet_groups=resnet_groups, output_scale_factor=output_scale_factor
-        )
-        self.resnets = resnet_stack(channels_in, in_channels, temb_channels, **resnet_kwargs)
-        head_dim = attention_head_dim or in_channels
-        self.attentions = nn.ModuleList(
-            Attention(
-                in_channels,
-                heads=in_channels // head_dim,
-                dim_head=head_dim,
-                bias=True,
-                upcast_softmax=True,
-                norm_num_groups=resnet_groups,
-                eps=resnet_eps,
-                residual_connection=True,
-                rescale_output_factor=output_scale_factor,
-            )
-            if add_attention
-            else nn.Identity()
-            for _ in range(num_layers)
-        )
-
-    def forward(self, x, temb=None):
-        x = self.resnets[0](x, temb)  # (B, C, H, W) throughout
-        for attention, resnet in zip(self.attentions, self.resnets[1:]):
-            x = resnet(attention(x), temb)
-        return x
-
-
-class DownEncoderBlock2D(DownBlock2D):
-    """The VAE encoder's level: resnets with no timestep, then a stride-2 conv. Returns only the map."""
-
-    def __init__(self, in_channels: int, out_channels: int, **down_block_kwargs):
-        super().__init__(in_channels, out_channels, temb_channels=None, **down_block_kwargs)
-
-    def forward(self, x):
-        return super().forward(x, temb=None)[0]
-
-
-class UpDecoderBlock2D(nn.Module):
-    """The VAE decoder's level: resnets with no skips (and no timestep), then nearest ×2 + conv."""
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        num_layers: int = 1,
-        add_upsample: bool = True,
-        temb_channels: int | None = None,
-        **resnet_kwargs,
-    ):
-        super().__init__()
-        channels_in = [in_channels] + [out_channels] * (num_layers - 1)
-        self.resnets = resnet_stack(channels_in, out_channels, temb_channels, **resnet_kwargs)
-        self.upsamplers = nn.ModuleList([Upsample2D(out_channels)]) if add_upsample else None
-
-    def forward(self, x, temb=None):
-        for resnet in self.resnets:
-            x = resnet(x, temb)
-        return x if self.upsamplers is None else self.upsamplers[0](x)
 
 
 DOWN_BLOCKS = {"DownBlock2D": DownBlock2D, "CrossAttnDownBlock2D": CrossAttnDownBlock2D}

@@ -1,8 +1,8 @@
 """The two halves of the Stable Diffusion VAE: an Encoder down to moments, a Decoder back up to pixels.
 
-Both are plain convolutional ladders built from the UNet's pieces with no timestep and no skip connections
-(unet_blocks.DownEncoderBlock2D, UpDecoderBlock2D, UNetMidBlock2D). For SD 1.x (block_out_channels
-(128, 256, 512, 512), layers_per_block 2) at 512×512:
+Both are plain convolutional ladders built from the UNet's pieces with no timestep and no skip connections:
+the three blocks below (DownEncoderBlock2D, UpDecoderBlock2D, UNetMidBlock2D), then Encoder and Decoder.
+For SD 1.x (block_out_channels (128, 256, 512, 512), layers_per_block 2) at 512×512:
 
     Encoder                                          Decoder
     conv_in          (B, 3, 512, 512) → 128 @ 512    conv_in          (B, 4, 64, 64) → 512 @ 64
@@ -21,9 +21,95 @@ Every norm here uses eps = 1e-6 (the LDM code's value, not PyTorch's 1e-5).
 import torch
 from torch import nn
 
-from .unet_blocks import DownEncoderBlock2D, UNetMidBlock2D, UpDecoderBlock2D
+from .attention import Attention
+from .resnet import Upsample2D
+from .unet_blocks import DownBlock2D, resnet_stack
 
 EPS = 1e-6  # GroupNorm epsilon throughout the VAE
+
+
+class UNetMidBlock2D(nn.Module):
+    """The VAE's bottleneck: resnet, then num_layers × (self-attention over all pixels, resnet). No text.
+
+    The attention has its own GroupNorm, biases on q/k/v and a residual connection (diffusers' Attention with
+    norm_num_groups, bias=True, residual_connection=True). `attention_head_dim` here really is the head width:
+    heads = in_channels // attention_head_dim (the SD VAE passes in_channels, so one head).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        temb_channels: int | None = None,
+        num_layers: int = 1,
+        add_attention: bool = True,
+        attention_head_dim: int | None = None,
+        resnet_eps: float = 1e-6,
+        resnet_groups: int = 32,
+        output_scale_factor: float = 1.0,
+        **resnet_kwargs,
+    ):
+        super().__init__()
+        channels_in = [in_channels] * (num_layers + 1)
+        resnet_kwargs.update(
+            resnet_eps=resnet_eps, resnet_groups=resnet_groups, output_scale_factor=output_scale_factor
+        )
+        self.resnets = resnet_stack(channels_in, in_channels, temb_channels, **resnet_kwargs)
+        head_dim = attention_head_dim or in_channels
+        self.attentions = nn.ModuleList(
+            Attention(
+                in_channels,
+                heads=in_channels // head_dim,
+                dim_head=head_dim,
+                bias=True,
+                upcast_softmax=True,
+                norm_num_groups=resnet_groups,
+                eps=resnet_eps,
+                residual_connection=True,
+                rescale_output_factor=output_scale_factor,
+            )
+            if add_attention
+            else nn.Identity()
+            for _ in range(num_layers)
+        )
+
+    def forward(self, x, temb=None):
+        x = self.resnets[0](x, temb)  # (B, C, H, W) throughout
+        for attention, resnet in zip(self.attentions, self.resnets[1:]):
+            x = resnet(attention(x), temb)
+        return x
+
+
+class DownEncoderBlock2D(DownBlock2D):
+    """The VAE encoder's level: resnets with no timestep, then a stride-2 conv. Returns only the map."""
+
+    def __init__(self, in_channels: int, out_channels: int, **down_block_kwargs):
+        super().__init__(in_channels, out_channels, temb_channels=None, **down_block_kwargs)
+
+    def forward(self, x):
+        return super().forward(x, temb=None)[0]
+
+
+class UpDecoderBlock2D(nn.Module):
+    """The VAE decoder's level: resnets with no skips (and no timestep), then nearest ×2 + conv."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        num_layers: int = 1,
+        add_upsample: bool = True,
+        temb_channels: int | None = None,
+        **resnet_kwargs,
+    ):
+        super().__init__()
+        channels_in = [in_channels] + [out_channels] * (num_layers - 1)
+        self.resnets = resnet_stack(channels_in, out_channels, temb_channels, **resnet_kwargs)
+        self.upsamplers = nn.ModuleList([Upsample2D(out_channels)]) if add_upsample else None
+
+    def forward(self, x, temb=None):
+        for resnet in self.resnets:
+            x = resnet(x, temb)
+        return x if self.upsamplers is None else self.upsamplers[0](x)
 
 
 def mid_block(channels: int, act_fn: str, norm_num_groups: int, add_attention: bool) -> UNetMidBlock2D:
