@@ -17,22 +17,14 @@ What to look for:
 - The peak owner tells you which module to slice, offload or run in half precision to lower the peak.
 """
 
-import ipywidgets as widgets
 import numpy as np
 
-from ..trace import Table
 from .static import (
     CATEGORIES,
     CATEGORY_COLORS,
     MIB,
-    View,
-    depth_dropdown,
-    heading,
-    img_tag,
+    StageTableView,
     new_figure,
-    png_bytes,
-    rows_at,
-    save_png,
     stages_at,
 )
 
@@ -94,46 +86,28 @@ def draw_timeline(ax, trace, stages):
     ax.legend(fontsize=7, loc="upper left")
 
 
-class MemoryLedgerView(View):
+class MemoryLedgerView(StageTableView):
     """The memory ledger of `trace` as stacked bars per stage and a timeline; `depth` picks which stages."""
 
-    def __init__(self, trace, depth: int = 1):
-        self.trace = trace
-        self.depth = depth_dropdown(trace, depth)
-        self.panel = widgets.HTML()
-        self.widget = widgets.VBox([self.depth, self.panel])
-        self.depth.observe(lambda change: self.refresh(), names="value")
-        self.refresh()
+    title, alt = "Memory ledger", "memory per stage"
 
-    def rows(self) -> list[dict]:
-        """The memory ledger's rows (`trace.memory`) for the stages at the chosen depth."""
-        return rows_at(self.trace, self.trace.memory, self.depth.value)
+    def table(self):
+        return self.trace.memory
 
-    def figure(self, rows=None):
-        rows = self.rows() if rows is None else rows
+    def unavailable(self):
+        return (
+            "This trace was recorded with memory=False: there is no ledger to show."
+            if self.trace.ledger is None
+            else None
+        )
+
+    def figure(self, rows):
         bars_height = 0.6 + 0.25 * len(rows)
         fig = new_figure(10, bars_height + 3.2)
         bars_ax, time_ax = fig.subplots(2, 1, height_ratios=[bars_height, 3.2])
         draw_bars(bars_ax, rows)
         draw_timeline(time_ax, self.trace, stages_at(self.trace, self.depth.value))
         return fig
-
-    def refresh(self):
-        rows = self.rows()
-        if self.trace.ledger is None:
-            self.panel.value = "<p>This trace was recorded with memory=False: there is no ledger to show.</p>"
-        elif not rows:
-            self.panel.value = "<p>No stages at this depth: mark some with difflab.trace.stage('name').</p>"
-        else:
-            ledger = self.trace.memory
-            table = Table(ledger.title, ledger.columns, rows)._repr_html_()
-            self.panel.value = img_tag(png_bytes(self.figure(rows)), "memory per stage") + table
-
-    def static_html(self) -> str:
-        return heading("Memory ledger", self.depth.label) + self.panel.value
-
-    def save_png(self, path):
-        return save_png(self.figure(), path)
 
     def __repr__(self):
         return f"MemoryLedgerView({len(self.rows())} stages at {self.depth.label!r})"

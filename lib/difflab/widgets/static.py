@@ -103,3 +103,48 @@ def depth_dropdown(trace, depth: int) -> widgets.Dropdown:
     if depth not in [value for _, value in options]:
         raise ValueError(f"depth: got {depth!r}; this trace's stages go 1 to {deepest} deep (0 shows them all).")
     return widgets.Dropdown(options=options, value=depth, description="stages")
+
+
+class StageTableView(View):
+    """A view of one per-stage table of a trace (memory or timings): a depth dropdown, a figure, the table.
+
+    Subclasses set `title` and `alt`, and define `table()` (the full Table), `figure(rows)`, and optionally
+    `unavailable()` (a reason the trace has nothing to show, or None).
+    """
+
+    title = alt = ""
+
+    def __init__(self, trace, depth: int = 1):
+        self.trace = trace
+        self.depth = depth_dropdown(trace, depth)
+        self.panel = widgets.HTML()
+        self.widget = widgets.VBox([self.depth, self.panel])
+        self.depth.observe(lambda change: self.refresh(), names="value")
+        self.refresh()
+
+    def unavailable(self) -> str | None:
+        return None
+
+    def rows(self) -> list[dict]:
+        """The table's rows for the stages at the chosen depth."""
+        return rows_at(self.trace, self.table(), self.depth.value)
+
+    def refresh(self):
+        from ..trace import Table
+
+        rows, reason = self.rows(), self.unavailable()
+        if reason:
+            self.panel.value = f"<p>{html.escape(reason)}</p>"
+        elif not rows:
+            self.panel.value = "<p>No stages at this depth: mark some with difflab.trace.stage('name').</p>"
+        else:
+            table = self.table()
+            self.panel.value = (
+                img_tag(png_bytes(self.figure(rows)), self.alt) + Table(table.title, table.columns, rows)._repr_html_()
+            )
+
+    def static_html(self) -> str:
+        return heading(self.title, self.depth.label) + self.panel.value
+
+    def save_png(self, path):
+        return save_png(self.figure(self.rows()), path)

@@ -16,12 +16,10 @@ What to look for:
 - On a GPU the trace synchronises at every stage boundary, so these are true times, not launch times.
 """
 
-import ipywidgets as widgets
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from ..trace import Table
-from .static import View, depth_dropdown, heading, img_tag, new_figure, png_bytes, rows_at, save_png
+from .static import StageTableView, new_figure
 
 
 def child_ms(step, name: str) -> float:
@@ -75,44 +73,21 @@ def draw_steps(ax, lines: dict):
     ax.legend(fontsize=7)
 
 
-class TimingView(View):
+class TimingView(StageTableView):
     """Wall time per stage of `trace` at a chosen depth, and per denoising step."""
 
-    def __init__(self, trace, depth: int = 1):
-        self.trace = trace
-        self.depth = depth_dropdown(trace, depth)
-        self.panel = widgets.HTML()
-        self.widget = widgets.VBox([self.depth, self.panel])
-        self.depth.observe(lambda change: self.refresh(), names="value")
-        self.refresh()
+    title, alt = "Timings", "wall time per stage"
 
-    def rows(self) -> list[dict]:
-        """The timing table's rows (`trace.timings`) for the stages at the chosen depth."""
-        return rows_at(self.trace, self.trace.timings, self.depth.value)
+    def table(self):
+        return self.trace.timings
 
-    def figure(self, rows=None):
-        rows = self.rows() if rows is None else rows
+    def figure(self, rows):
         bars_height = 0.6 + 0.25 * len(rows)
         fig = new_figure(9, bars_height + 3)
         bars_ax, steps_ax = fig.subplots(2, 1, height_ratios=[bars_height, 3])
         draw_bars(bars_ax, rows, self.trace.cuda)
         draw_steps(steps_ax, step_lines(self.trace))
         return fig
-
-    def refresh(self):
-        rows = self.rows()
-        if not rows:
-            self.panel.value = "<p>No stages at this depth: mark some with difflab.trace.stage('name').</p>"
-        else:
-            timings = self.trace.timings
-            table = Table(timings.title, timings.columns, rows)._repr_html_()
-            self.panel.value = img_tag(png_bytes(self.figure(rows)), "wall time per stage") + table
-
-    def static_html(self) -> str:
-        return heading("Timings", self.depth.label) + self.panel.value
-
-    def save_png(self, path):
-        return save_png(self.figure(), path)
 
     def __repr__(self):
         total_ms = self.trace.root.seconds * 1e3
