@@ -1,6 +1,8 @@
 """Scoring generated shapes-world images: does each image show what its prompt asked for, and how varied are they?"""
 
+import math
 import re
+from collections import Counter
 
 import torch
 
@@ -53,3 +55,20 @@ def diversity(images) -> float:
     distances = torch.cdist(flat, flat) / flat.shape[1] ** 0.5  # RMS per pixel value
     n = len(flat)
     return (distances.sum() / (n * (n - 1))).item()
+
+
+def entropy_bits(labels: list) -> float:
+    """Shannon entropy of a list of labels, in bits: 0 when all agree, log2(k) when k labels are equally common."""
+    counts = Counter(labels).values()
+    n = sum(counts)
+    return sum(c / n * math.log2(n / c) for c in counts)
+
+
+def attribute_entropy(images, judge: ShapesJudge) -> dict[str, float]:
+    """Variety of what the judge reads off a set of images (say, one prompt under many seeds), per attribute.
+
+    {"color": bits, "shape": bits, "size": bits, "position": bits}: an attribute the prompt leaves open should
+    vary across seeds; guidance tends to collapse it towards one value, which pixel distances do not show.
+    """
+    predictions = judge.predict(as_model_range(images))
+    return {name: entropy_bits([p[name] for p in predictions]) for name in HEADS}
