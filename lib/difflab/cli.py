@@ -90,7 +90,7 @@ def cmd_train(args) -> int:
     if args.model == "vae":
         recipes.run_vae(steps=args.steps or 600)
     elif args.model == "unet":
-        recipes.run_unet(steps=args.steps or 3000)
+        recipes.run_unet(steps=args.steps or 3000, lr=args.lr or 1e-3)
     else:
         _, accuracy = recipes.run_judge(steps=args.steps or 1500)
         print("held-out accuracy:", accuracy)
@@ -126,6 +126,7 @@ def main(argv=None) -> int:
     train = commands.add_parser("train", help="train one of the course's models (slow: minutes to half an hour)")
     train.add_argument("model", choices=["vae", "unet", "judge"])
     train.add_argument("--steps", type=int, default=None)
+    train.add_argument("--lr", type=float, default=None, help="peak learning rate (unet only; default 1e-3)")
     train.set_defaults(run=cmd_train)
 
     args = parser.parse_args(argv)

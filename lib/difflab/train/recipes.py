@@ -19,7 +19,7 @@ from ..pretrained import WEIGHTS
 from ..schedulers import DPMSolverMultistepScheduler
 from ..text.tokenizer import build_clip_tokenizer
 from .judge import train_judge
-from .text_to_image import SCHEDULER_CONFIG, train_text_to_image
+from .text_to_image import P_POSITION_WORD, SCHEDULER_CONFIG, train_text_to_image
 from .vae import VAE_CONFIG, estimate_scaling_factor, evaluate, train_vae
 
 
@@ -37,14 +37,21 @@ def run_vae(runs=Path("runs"), steps: int = 600):
     train_vae(out=runs / "vae", steps=steps)
 
 
-def run_unet(runs=Path("runs"), steps: int = 3000, batch_size: int = 128, out=WEIGHTS / "shapes-sd"):
+def run_unet(
+    runs=Path("runs"),
+    steps: int = 3000,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    out=WEIGHTS / "shapes-sd",
+    history: str | None = None,
+):
     vae = trained_vae(runs)
     scaling_factor = estimate_scaling_factor(vae)
     vae = AutoencoderKL.from_config(vae.config, scaling_factor=round(scaling_factor, 5))
     vae.load_state_dict(trained_vae(runs).state_dict())
     tokenizer = build_clip_tokenizer(runs / "tokenizer")
     unet, text_encoder, log = train_text_to_image(
-        vae.eval(), tokenizer, out=runs / "unet", steps=steps, batch_size=batch_size
+        vae.eval(), tokenizer, out=runs / "unet", steps=steps, batch_size=batch_size, lr=lr
     )
     pipe = assemble(vae, tokenizer, text_encoder, unet)
     pipe.save_pretrained(out)
@@ -56,7 +63,8 @@ def run_unet(runs=Path("runs"), steps: int = 3000, batch_size: int = 128, out=WE
             "what": "A Stable Diffusion-style text-to-image pipeline for the 64×64 shapes world.",
             "commands": ["difflab train vae", "difflab train unet"],
             "data": "difflab.data.shapes, generated on the fly (train split, seed 0); the UNet sees "
-            f"{20000} pre-encoded images re-captioned at every visit, 10% of captions dropped to ''.",
+            f"{20000} pre-encoded images re-captioned at every visit (an off-centre position named with "
+            f"probability {P_POSITION_WORD}), 10% of captions dropped to ''.",
             "vae": {
                 "config": dict(vae.config),
                 "steps": vae_log[-1]["step"],
@@ -69,13 +77,14 @@ def run_unet(runs=Path("runs"), steps: int = 3000, batch_size: int = 128, out=WE
             "unet_and_text_encoder": {
                 "steps": log[-1]["step"],
                 "batch_size": batch_size,
-                "optimizer": "AdamW lr 5e-4, cosine, weight decay 0.01, ε-prediction MSE",
+                "optimizer": f"AdamW lr {lr:g}, cosine, weight decay 0.01, ε-prediction MSE × max(1, 1/SNR(t))",
                 "final_loss_ema": round(log[-1]["loss_ema"], 4),
                 "wall_seconds": round(log[-1]["seconds"]),
                 "unet_parameters": sum(p.numel() for p in unet.parameters()),
                 "text_encoder_parameters": sum(p.numel() for p in text_encoder.parameters()),
             },
             "machine": machine(),
+            **({"history": history} if history else {}),
         },
     )
     return pipe
