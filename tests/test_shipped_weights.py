@@ -49,3 +49,17 @@ def test_generated_images_follow_colour_and_shape_prompts():
     )
     scores = prompt_adherence(images, prompts, judge)
     assert scores["color"] >= 6 / 7 and scores["shape"] >= 5 / 7, scores
+
+
+def test_generated_images_follow_position_prompts():
+    pipe, judge = difflab.load_pipeline("shapes-sd", device="cpu"), difflab.load_judge()
+    colours, phrases = list(shapes.COLORS), list(shapes.POSITION_PHRASES.values())
+    prompts = [f"a {colours[i % 7]} {shapes.SHAPES[i % 3]} {phrases[i % 4]}" for i in range(16)]  # 4 per position
+    images = pipe(
+        prompts,
+        num_inference_steps=20,
+        guidance_scale=5.0,
+        output_type="pt",
+        generator=torch.Generator().manual_seed(1),
+    )
+    assert prompt_adherence(images, prompts, judge)["position"] >= 12 / 16

@@ -90,7 +90,7 @@ def cmd_train(args) -> int:
     if args.model == "vae":
         recipes.run_vae(steps=args.steps or 600)
     elif args.model == "unet":
-        recipes.run_unet(steps=args.steps or 3000, lr=args.lr or 1e-3)
+        recipes.run_unet(steps=args.steps or 6500, lr=args.lr or 1e-3)
     else:
         _, accuracy = recipes.run_judge(steps=args.steps or 1500)
         print("held-out accuracy:", accuracy)
@@ -123,7 +123,7 @@ def main(argv=None) -> int:
     trace.add_argument("--chrome-trace", default=None, help="also write a Chrome/Perfetto trace to this file")
     trace.set_defaults(run=cmd_trace)
 
-    train = commands.add_parser("train", help="train one of the course's models (slow: minutes to half an hour)")
+    train = commands.add_parser("train", help="train one of the course's models (slow: minutes to hours on a CPU)")
     train.add_argument("model", choices=["vae", "unet", "judge"])
     train.add_argument("--steps", type=int, default=None)
     train.add_argument("--lr", type=float, default=None, help="peak learning rate (unet only; default 1e-3)")

@@ -39,7 +39,7 @@ def run_vae(runs=Path("runs"), steps: int = 600):
 
 def run_unet(
     runs=Path("runs"),
-    steps: int = 3000,
+    steps: int = 6500,
     batch_size: int = 128,
     lr: float = 1e-3,
     out=WEIGHTS / "shapes-sd",
