@@ -51,7 +51,7 @@ P_POSITION_WORD = 0.8
 
 def loss_weight(alpha_bar_t: torch.Tensor) -> torch.Tensor:
     """max(1, 1/SNR) per sample, SNR = ᾱ/(1-ᾱ): the factor on each sample's ε-MSE (see the module docstring)."""
-    return ((1 - alpha_bar_t) / alpha_bar_t).clamp(min=1.0)
+    return (1 / noise.snr(alpha_bar_t)).clamp(min=1.0)
 
 
 def text_encoder_config(tokenizer) -> transformers.CLIPTextConfig:
