@@ -47,6 +47,29 @@ def expect_value(got, expected: float, what: str, atol: float = 1e-6):
         raise Wrong(f"{what}: expected {expected:.6g}, got {value:.6g}.")
 
 
+def expect_value_error(run, shown: str, words: list[str], should_name: str, why: str):
+    """run() must raise ValueError whose message contains every one of `words`.
+
+    shown: the call as messages print it; should_name: what the message must mention, in words;
+    why: the reason the input is invalid, for the message when run() returns instead of raising.
+    """
+    try:
+        got = run()
+    except NotImplementedError:
+        raise
+    except ValueError as e:
+        missing = [w for w in words if w not in str(e)]
+        if missing:
+            raise Wrong(
+                f"{shown} raised ValueError({str(e)!r}); the message should name {should_name}, "
+                f"but lacks {', '.join(missing)}."
+            ) from None
+        return
+    except Exception as e:
+        raise Wrong(f"{shown} should raise ValueError, not {type(e).__name__}: {e}") from None
+    raise Wrong(f"{shown} returned {got!r}; {why}: it should raise ValueError.")
+
+
 def first_index(mask: torch.Tensor) -> tuple:
     """The first True position of a boolean tensor as an index tuple."""
     flat = int(mask.reshape(-1).nonzero()[0])
