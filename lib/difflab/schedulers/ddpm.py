@@ -18,7 +18,9 @@ Differences from diffusers:
   no noise, as in Algorithm 2 (z = 0 at t = 1).
 - diffusers' "fixed_large_log" takes the square root of log β' (a negative number) and returns NaN.
   The "_log" variants are the same variances stored as logarithms (they exist for interpolating learned
-  variances), so difflab samples them exactly as "fixed_small" / "fixed_large".
+  variances), so difflab samples them as "fixed_small" / "fixed_large". For "fixed_small_log" it takes
+  σ = exp(½·log β̃) as diffusers does rather than √β̃: the same number in exact arithmetic, but in float32
+  the two roundings differ by ~1e-7 per step, which 20 steps grow past a 1e-5 comparison.
 """
 
 import torch
@@ -118,5 +120,9 @@ class DDPMScheduler(Scheduler):
             variance = (1 - ab_prev) / (1 - ab_t) * beta  # β̃, the posterior variance
         else:
             variance = beta  # β', the forward step's variance
+        if self.config.variance_type == "fixed_small_log":  # stored as a logarithm: σ = exp(½·log β̃)
+            std = torch.exp(0.5 * torch.log(variance.clamp(min=1e-20)))
+        else:
+            std = variance.sqrt()
         z = torch.randn(model_output.shape, generator=generator, dtype=model_output.dtype, device=model_output.device)
-        return SchedulerOutput(prev_sample=mean + variance.sqrt() * z, pred_original_sample=x0)
+        return SchedulerOutput(prev_sample=mean + std * z, pred_original_sample=x0)
