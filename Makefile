@@ -4,6 +4,8 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.difflab-installed
 # Workers for the test suite: 2 suits a 2-core laptop; `make test JOBS=1` runs everything in one process.
 JOBS   ?= 2
+# The lab notebooks git tracks (a learner's own notebooks in labs/ and JupyterLab's checkpoints are not tests).
+LABS   := $(or $(shell git ls-files 'labs/*.ipynb' 2>/dev/null),$(wildcard labs/*.ipynb))
 
 .PHONY: lab test install starters lint clean
 
@@ -11,27 +13,32 @@ $(PY):
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
 
-$(STAMP): pyproject.toml | $(PY)
+# torch first, chosen for this machine (a CPU build unless there is a CUDA GPU: tools/install_torch.py);
+# `pip install -e .` then keeps it.
+$(STAMP): pyproject.toml tools/install_torch.py | $(PY)
+	$(PY) tools/install_torch.py
 	$(PY) -m pip install -e ".[test]"
 	touch $(STAMP)
 
 install: $(STAMP)
 
+# The course folder is JupyterLab's root, so starters/, handbook/ and the README are one click away.
 # Jupyter refuses to run as root unless told; containers often are root.
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) labs/00_start_here.ipynb
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir="$(CURDIR)" $(if $(filter 0,$(shell id -u)),--allow-root) \
+		labs/00_start_here.ipynb
 
 # One thread per test worker and notebook kernel: two workers × two threads on two cores thrash.
 test: $(STAMP)
-	$(VENV)/bin/difflab starters --check
-	OMP_NUM_THREADS=1 $(PY) -m pytest -n $(JOBS) --dist loadfile --nbval-lax tests labs
+	OMP_NUM_THREADS=1 $(PY) -m pytest -n $(JOBS) --dist loadfile --nbval-lax tests $(LABS)
 
+# Course authors: regenerate starters/ after editing solutions/ (this overwrites edited starters).
 starters: $(STAMP)
 	$(VENV)/bin/difflab starters --force
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check lib tests starters solutions benchmarks
-	$(VENV)/bin/ruff format --check lib tests starters solutions benchmarks
+	$(VENV)/bin/ruff check lib tests starters solutions benchmarks tools
+	$(VENV)/bin/ruff format --check lib tests starters solutions benchmarks tools
 
 clean:
 	rm -rf $(VENV) lib/*.egg-info

@@ -1,26 +1,35 @@
-"""Lab notebooks are stored light: the only outputs kept are short printed facts that nbval compares.
+"""Lab notebooks are committed light: the only outputs kept are short printed facts that nbval compares.
 
 Images, HTML, widget state and error tracebacks are produced when a learner runs the lab; committed, they
-bloat the repository and go stale the moment the code changes.
+bloat the repository and go stale the moment the code changes. This reads the notebooks as committed
+(tests/committed.py): a learner's run-and-saved lab in the working tree is theirs and is not checked here.
 """
 
 import json
-from pathlib import Path
 
 import pytest
 
-LABS = sorted((Path(__file__).parent.parent / "labs").glob("*.ipynb"))
+from committed import committed_bytes, committed_files
+
+LABS = committed_files("labs/*.ipynb")
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
 
-@pytest.mark.parametrize("path", LABS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", LABS, ids=lambda p: p.split("/")[-1].removesuffix(".ipynb"))
 def test_notebook_keeps_only_printed_facts(path):
-    notebook = json.loads(path.read_text())
+    notebook = json.loads(committed_bytes(path))
     assert "widgets" not in notebook["metadata"], "saved widget state: delete metadata.widgets"
     for index, cell in enumerate(notebook["cells"]):
         for output in cell.get("outputs", []):
             where = f"cell {index}: {output['output_type']}"
             assert output["output_type"] == "stream" and output["name"] == "stdout", where
             assert len("".join(output["text"])) <= 2000, f"{where}: a printed fact should be short"
+
+
+@pytest.mark.parametrize("path", LABS, ids=lambda p: p.split("/")[-1].removesuffix(".ipynb"))
+def test_notebook_kernelspec_is_what_jupyterlab_writes(path):
+    # Any other kernelspec is rewritten when JupyterLab opens the notebook, which marks it modified.
+    assert json.loads(committed_bytes(path))["metadata"]["kernelspec"] == KERNELSPEC
 
 
 def test_there_are_lab_notebooks():
