@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import torch
 from safetensors.torch import save_file
@@ -156,3 +158,101 @@ def test_stable_diffusion_1_vae_with_legacy_attention_names_is_recognised_out_of
     known = difflab.loading.recognise(legacy)
     assert known is not None and known.model_class == "AutoencoderKL"
     assert known.converter is convert_legacy_vae_attention
+
+
+# ── diffusers' model interface: from_pretrained / save_pretrained, through the same all-or-nothing path ─────
+
+TINY_UNET = dict(
+    block_out_channels=(4, 8),
+    layers_per_block=1,
+    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+    up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+    cross_attention_dim=8,
+    norm_num_groups=2,
+    attention_head_dim=2,
+    sample_size=8,
+)
+TINY_VAE = dict(
+    block_out_channels=(4, 8),
+    down_block_types=("DownEncoderBlock2D",) * 2,
+    up_block_types=("UpDecoderBlock2D",) * 2,
+    norm_num_groups=2,
+    latent_channels=4,
+    sample_size=16,
+)
+
+
+def tiny_models():
+    from difflab.models import AutoencoderKL, UNet2DConditionModel
+
+    torch.manual_seed(0)
+    return [(UNet2DConditionModel, UNet2DConditionModel(**TINY_UNET)), (AutoencoderKL, AutoencoderKL(**TINY_VAE))]
+
+
+def outputs(model):
+    """The model's output on fixed inputs (UNet: ε̂ for one latent; VAE: the reconstruction of one image)."""
+    torch.manual_seed(1)
+    with torch.no_grad():
+        if "UNet" in type(model).__name__:
+            return model(torch.randn(1, 4, 8, 8), 10, torch.randn(1, 3, 8)).sample
+        return model(torch.randn(1, 3, 16, 16)).sample
+
+
+@pytest.mark.parametrize("index", [0, 1], ids=["unet", "vae"])
+def test_save_pretrained_and_from_pretrained_round_trip_exactly(tmp_path, index):
+    model_class, model = tiny_models()[index]
+    model.save_pretrained(tmp_path / "component")
+    loaded = model_class.from_pretrained(tmp_path, subfolder="component")
+    assert dict(loaded.config) == json.loads(json.dumps(model.config))  # tuples come back as JSON lists
+    assert all(torch.equal(loaded.state_dict()[k], v) for k, v in model.state_dict().items())
+    half = model_class.from_pretrained(tmp_path / "component", torch_dtype=torch.float16, device="cpu")
+    assert {p.dtype for p in half.parameters()} == {torch.float16}
+
+
+@pytest.mark.parametrize("index", [0, 1], ids=["unet", "vae"])
+def test_diffusers_loads_what_save_pretrained_writes_and_difflab_loads_what_diffusers_writes(tmp_path, index):
+    import diffusers
+
+    model_class, model = tiny_models()[index]
+    theirs_class = getattr(diffusers, model_class.__name__)
+    model.save_pretrained(tmp_path / "ours")
+    theirs = theirs_class.from_pretrained(tmp_path / "ours")
+    torch.testing.assert_close(outputs(theirs), outputs(model), rtol=1e-5, atol=1e-5)
+    theirs.save_pretrained(tmp_path / "theirs")
+    back = model_class.from_pretrained(tmp_path / "theirs")
+    torch.testing.assert_close(outputs(back), outputs(model), rtol=1e-5, atol=1e-5)
+
+
+def test_a_checkpoint_in_one_float_dtype_keeps_it_without_torch_dtype(tmp_path):
+    model_class, model = tiny_models()[1]
+    model.half().save_pretrained(tmp_path)
+    assert {p.dtype for p in model_class.from_pretrained(tmp_path).parameters()} == {torch.float16}
+
+
+@pytest.mark.parametrize("index", [0, 1], ids=["unet", "vae"])
+def test_the_config_schema_covers_every_constructor_field(index):
+    import inspect
+
+    from difflab.models import UNET_FIELDS, VAE_FIELDS
+
+    model_class, _ = tiny_models()[index]
+    fields = {
+        p for p in inspect.signature(model_class.__init__).parameters if p not in ("self", "other_diffusers_fields")
+    }
+    assert set((UNET_FIELDS, VAE_FIELDS)[index]) == fields
+
+
+def test_the_allow_list_accepts_what_save_pretrained_writes_and_skips_null_entries(tmp_path):
+    from difflab.pipelines.base import component_entry
+
+    index = {
+        "unet": ["diffusers", "UNet2DConditionModel"],
+        "tokenizer": ["transformers", "CLIPTokenizerFast"],
+        "scheduler": ["diffusers", "PNDMScheduler"],
+        "safety_checker": [None, None],
+    }
+    assert [component_entry(index, name, tmp_path)[1] for name in ("unet", "tokenizer", "scheduler")] == [
+        "UNet2DConditionModel",
+        "CLIPTokenizerFast",
+        "PNDMScheduler",
+    ]

@@ -10,10 +10,10 @@ def available() -> list[str]:
 
 
 def weights_folder(name: str) -> Path:
-    folder = WEIGHTS / name
-    if not folder.is_dir():
+    """The folder of a shipped model, by its exact name (so a path such as '..' cannot lead elsewhere)."""
+    if name not in available():
         raise ValueError(f"name: got {name!r}; the shipped models are {', '.join(available()) or 'none'}.")
-    return folder
+    return WEIGHTS / name
 
 
 def load_pipeline(name: str = "shapes-sd", scheduler: str | None = None, device=None, dtype=None):

@@ -8,10 +8,12 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 from ..data import shapes
+from ..loading import build_on_meta, load_into, read_state_dict
+from ..loading.folders import read_config
 
 HEADS = {
     "color": tuple(shapes.COLORS),
@@ -58,10 +60,11 @@ class ShapesJudge(nn.Module):
 
     @classmethod
     def from_pretrained(cls, folder) -> "ShapesJudge":
-        config = json.loads((Path(folder) / "config.json").read_text())
-        judge = cls(width=config["width"])
-        judge.load_state_dict(load_file(str(Path(folder) / "model.safetensors")))
-        return judge.eval()
+        """Through the course's all-or-nothing loading path (lab b02): checked header, keys, shapes and dtypes."""
+        width = read_config(Path(folder))["width"]
+        if isinstance(width, bool) or not isinstance(width, int) or not 1 <= width <= 1024:
+            raise ValueError(f"width: got {width!r} in {Path(folder) / 'config.json'}; valid values are 1 … 1024.")
+        return load_into(build_on_meta(cls, {"width": width}), read_state_dict(Path(folder) / "model.safetensors"))
 
 
 def targets(attributes: list[dict]) -> dict[str, torch.Tensor]:

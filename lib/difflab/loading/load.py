@@ -1,8 +1,9 @@
 """Loading a model: file → header → recognise → build on meta → convert → load (assign) → cast → move.
 
 Each step is a trace stage, so `difflab.trace` shows where loading spends its time. Loading is all or nothing:
-the model is built fresh on the meta device (no memory, no random init), and only a state dict whose keys and
-shapes match it exactly is assigned; any mismatch raises before a single tensor is placed.
+the model is built fresh on the meta device (no memory, no random init), and only a state dict whose keys,
+shapes and dtypes fit it (the dtype rule is in checks.py) is assigned; any misfit raises before a single tensor
+is placed, so a model passed to load_into is left exactly as it was.
 """
 
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import torch
 
 from ..trace import stage
+from .checks import check_device, check_torch_dtype, describe_dtype_problem
 from .converters import identity
 from .registry import recognise
 from .safetensors_file import CheckpointError, read_header, read_state_dict
@@ -43,17 +45,49 @@ def build_on_meta(model_class, config: dict) -> torch.nn.Module:
         return model_class(**config) if not hasattr(model_class, "from_config") else model_class.from_config(config)
 
 
+def describe_values(state_dict) -> str | None:
+    """Every entry must be a name → tensor with values (not a number, an array or a meta tensor)."""
+    if not isinstance(state_dict, dict):
+        return f"state dict: got a {type(state_dict).__name__}; pass a dict of name → torch.Tensor."
+    for name, value in state_dict.items():
+        if not isinstance(name, str) or not isinstance(value, torch.Tensor) or value.is_meta:
+            what = "a meta tensor (no values)" if isinstance(value, torch.Tensor) else type(value).__name__
+            return f"state dict: entry {name!r} is {what}; every entry must be name (str) → torch.Tensor with values."
+    return None
+
+
+def dtypes(state_dict: dict) -> dict:
+    return {name: tensor.dtype for name, tensor in state_dict.items()}
+
+
+def describe_still_meta(model: torch.nn.Module, state_dict: dict) -> str | None:
+    """A tensor the state dict does not fill (a non-persistent buffer) would stay on meta: refuse to run on nothing."""
+    tensors = [*model.named_parameters(), *model.named_buffers()]
+    still_meta = [name for name, t in tensors if t.is_meta and name not in state_dict]
+    if still_meta:
+        return f"after loading, {len(still_meta)} tensors would have no values (e.g. {still_meta[0]})."
+    return None
+
+
 def load_into(model: torch.nn.Module, state_dict: dict, dtype=None, device=None) -> torch.nn.Module:
-    """Assign `state_dict` to a (meta) model after checking every key and shape; then cast and move."""
+    """Assign `state_dict` to a (meta) model after checking every key, shape and dtype; then cast and move.
+
+    dtype rule (checks.py): float tensors only for float parameters; without `dtype` the checkpoint's floats share
+    one dtype and the model takes it; with `dtype` every float tensor is cast to it, mixed or not.
+    """
+    check_torch_dtype(dtype, "dtype")
+    device = check_device(device)
     expected = model.state_dict()
-    problem = describe_mismatch(expected, state_dict)
+    problem = (
+        describe_values(state_dict)
+        or describe_mismatch(expected, state_dict)
+        or describe_dtype_problem(dtypes(expected), dtypes(state_dict), dtype)
+        or describe_still_meta(model, state_dict)
+    )
     if problem:
         raise CheckpointError(problem)
     with stage("load"):
         model.load_state_dict(state_dict, strict=True, assign=True)
-    still_meta = [name for name, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
-    if still_meta:
-        raise CheckpointError(f"after loading, {len(still_meta)} tensors have no values (e.g. {still_meta[0]}).")
     if dtype is not None:
         with stage("cast", dtype=str(dtype).replace("torch.", "")):
             model = model.to(dtype)

@@ -4,7 +4,9 @@ resnet.py → attention.py → embeddings.py → unet_blocks.py → unet_2d_cond
 """
 
 from .attention import Attention, BasicTransformerBlock, FeedForward, Transformer2DModel
+from .config_schema import UNET_FIELDS, VAE_FIELDS
 from .embeddings import TimestepEmbedding, Timesteps, timestep_embedding
+from .modeling import ModelMixin
 from .resnet import Downsample2D, ResnetBlock2D, Upsample2D
 from .unet_2d_condition import UNet2DConditionModel, UNet2DConditionOutput
 from .unet_blocks import (
@@ -32,16 +34,19 @@ __all__ = [
     "DownEncoderBlock2D",
     "Downsample2D",
     "FeedForward",
+    "ModelMixin",
     "ResnetBlock2D",
     "TimestepEmbedding",
     "Timesteps",
     "Transformer2DModel",
     "UNet2DConditionModel",
+    "UNET_FIELDS",
     "UNet2DConditionOutput",
     "UNetMidBlock2D",
     "UNetMidBlock2DCrossAttn",
     "UpBlock2D",
     "UpDecoderBlock2D",
+    "VAE_FIELDS",
     "Upsample2D",
     "get_down_block",
     "get_up_block",

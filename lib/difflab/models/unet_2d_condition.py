@@ -24,7 +24,9 @@ import torch
 from torch import nn
 
 from ..schedulers.base import SchedulerConfig
+from .config_schema import UNET_FIELDS, check_fields, config_dict
 from .embeddings import TimestepEmbedding, Timesteps
+from .modeling import ModelMixin
 from .resnet import activation
 from .unet_blocks import UNetMidBlock2DCrossAttn, get_down_block, get_up_block
 
@@ -126,7 +128,7 @@ def check_levels(config: Mapping, num_heads: list[int], depths: list):
             )
 
 
-class UNet2DConditionModel(nn.Module):
+class UNet2DConditionModel(ModelMixin, nn.Module):
     def __init__(
         self,
         sample_size: int | tuple[int, int] | None = None,
@@ -170,6 +172,7 @@ class UNet2DConditionModel(nn.Module):
         super().__init__()
         config = {k: v for k, v in locals().items() if k not in ("self", "__class__", "other_diffusers_fields")}
         check_unsupported(other_diffusers_fields)
+        check_fields(UNet2DConditionModel, config, UNET_FIELDS)  # types and ranges, before anything is built
         defaults = {name: default for name, (default, _) in UNSUPPORTED_FIELDS.items()}
         self.config = SchedulerConfig({**config, **defaults, **other_diffusers_fields})
         self.ignored_config = {}  # keys from_config received that are not UNet fields (_class_name, …)
@@ -262,7 +265,7 @@ class UNet2DConditionModel(nn.Module):
         """Build from a unet/config.json dict; keys that are not config fields are kept in `ignored_config`."""
         fields = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "other_diffusers_fields")]
         fields += list(UNSUPPORTED_FIELDS)
-        merged = {**dict(config), **overrides}
+        merged = {**config_dict(config, cls), **overrides}
         model = cls(**{k: v for k, v in merged.items() if k in fields})
         model.ignored_config = {k: v for k, v in merged.items() if k not in fields}
         return model

@@ -33,8 +33,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..schedulers.base import SchedulerConfig, check_choice
-from .resnet import ACTIVATIONS
+from ..schedulers.base import SchedulerConfig
+from .config_schema import VAE_FIELDS, check_fields, config_dict
+from .modeling import ModelMixin
 from .vae_blocks import Decoder, Encoder
 
 
@@ -91,7 +92,7 @@ class DecoderOutput:
     sample: torch.Tensor
 
 
-class AutoencoderKL(nn.Module):
+class AutoencoderKL(ModelMixin, nn.Module):
     """Encoder → diagonal Gaussian over latents → decoder, configured with diffusers' field names.
 
     Fields that only the pipeline uses (scaling_factor, shift_factor, latents_mean, latents_std,
@@ -158,7 +159,7 @@ class AutoencoderKL(nn.Module):
         aside in `ignored_config`, as diffusers does.
         """
         fields = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-        merged = {**dict(config), **overrides}
+        merged = {**config_dict(config, cls), **overrides}
         model = cls(**{k: v for k, v in merged.items() if k in fields})
         model.ignored_config = {k: v for k, v in merged.items() if k not in fields}
         return model
@@ -192,27 +193,28 @@ class AutoencoderKL(nn.Module):
 
 
 def check_config(config: Mapping):
-    """Refuse the settings this implementation does not build, naming the field, the value and the fix."""
+    """Refuse what this implementation does not build, naming the field, the value and the fix: first each field's
+    type and range (config_schema.VAE_FIELDS), then the fields that must agree with each other."""
+    check_fields(AutoencoderKL, config, VAE_FIELDS)
     levels = len(config.block_out_channels)
-    for field, supported in (("down_block_types", "DownEncoderBlock2D"), ("up_block_types", "UpDecoderBlock2D")):
-        types = list(config[field])
-        if any(t != supported for t in types):
+    for field in ("down_block_types", "up_block_types"):
+        if len(config[field]) != levels:
             raise ValueError(
-                f"{field}: got {types}; difflab's AutoencoderKL supports only {supported!r} blocks "
-                f"(the Stable Diffusion VAE). Use {[supported] * levels}."
-            )
-        if len(types) != levels:
-            raise ValueError(
-                f"{field}: got {len(types)} blocks but block_out_channels {list(config.block_out_channels)} "
+                f"{field}: got {len(config[field])} blocks but block_out_channels {list(config.block_out_channels)} "
                 f"has {levels} levels; give one block type per level."
             )
-    check_choice("act_fn", config.act_fn, list(ACTIVATIONS), "Stable Diffusion's VAEs use 'silu'.")
     for channels in config.block_out_channels:
         if channels % config.norm_num_groups:
             raise ValueError(
                 f"norm_num_groups: got {config.norm_num_groups}, which does not divide {channels} "
                 f"(block_out_channels {list(config.block_out_channels)}); choose a common divisor, such as "
                 f"{_common_divisor(config.block_out_channels, config.norm_num_groups)}."
+            )
+    for field in ("latents_mean", "latents_std"):
+        if config[field] is not None and len(config[field]) != config.latent_channels:
+            raise ValueError(
+                f"{field}: got {len(config[field])} entries for {config.latent_channels} latent_channels; give one "
+                "per latent channel, or None to use scaling_factor and shift_factor instead."
             )
 
 

@@ -18,6 +18,7 @@ import torch
 import transformers
 
 from .. import models, schedulers
+from ..loading.checks import check_device, check_torch_dtype
 from ..loading.folders import (
     WRITTEN_BY,
     load_model_folder,
@@ -37,6 +38,21 @@ def dtype_of(module: torch.nn.Module) -> torch.dtype:
 
 
 LIBRARY_OF = {"AutoencoderKL": "diffusers", "UNet2DConditionModel": "diffusers"}
+
+# The allow-list: the only [library, class] pairs model_index.json may name, per component. An entry naming any
+# other class (a transformers model we did not vet, an attribute of difflab.models such as "torch") is refused.
+DIFFUSERS, TRANSFORMERS = ("diffusers", "difflab"), ("transformers",)
+SCHEDULER_CLASSES = (*(cls.__name__ for cls in schedulers.REGISTRY.values()), *schedulers.NOT_IMPLEMENTED)
+MODEL_CLASSES = {"UNet2DConditionModel": models.UNet2DConditionModel, "AutoencoderKL": models.AutoencoderKL}
+TOKENIZER_CLASSES = ("CLIPTokenizer", "CLIPTokenizerFast")
+ALLOWED_CLASSES = {  # component → {class name: the libraries it may be listed under}
+    "unet": {"UNet2DConditionModel": DIFFUSERS},
+    "vae": {"AutoencoderKL": DIFFUSERS},
+    "text_encoder": {"CLIPTextModel": TRANSFORMERS},
+    "tokenizer": dict.fromkeys(TOKENIZER_CLASSES, TRANSFORMERS),
+    "scheduler": dict.fromkeys(SCHEDULER_CLASSES, DIFFUSERS),
+}
+ANY_COMPONENT = {name: libraries for allowed in ALLOWED_CLASSES.values() for name, libraries in allowed.items()}
 
 
 class Pipeline:
@@ -104,36 +120,63 @@ class Pipeline:
 
         `scheduler` swaps the saved scheduler for another by name ('ddim', 'euler', 'dpm++', …), built
         from the saved scheduler config — needed for folders whose scheduler difflab does not have (PNDM).
+        `dtype`: None keeps each checkpoint's one float dtype; a float dtype casts every weight to it.
         """
+        check_arguments(scheduler, dtype, device)  # a typo fails here, before a byte is read
         folder = Path(folder)
         index = read_config(folder, "model_index.json")
+        entries = {name: component_entry(index, name, folder) for name in cls.component_names}  # all, first
         parts = {}
         with stage("from_pretrained", pipeline=cls.__name__):
-            for name in cls.component_names:
-                if name not in index:
-                    raise CheckpointError(f"model_index.json in {folder} has no '{name}' component.")
-                _, class_name = index[name]
+            for name, (_, class_name) in entries.items():
                 with stage("component", component=name):
                     parts[name] = load_component(class_name, safe_join(folder, name), scheduler, dtype, device)
         return cls(**parts)
 
 
+def check_arguments(scheduler, dtype, device):
+    if scheduler is not None:
+        schedulers.by_name(scheduler)  # the ValueError lists the valid names
+    check_torch_dtype(dtype, "dtype")
+    check_device(device)
+
+
+def component_entry(index: dict, name: str, folder: Path) -> tuple[str, str]:
+    """model_index.json's [library, class] pair for one component, checked against the allow-list."""
+    where = f"model_index.json in {folder}: {name!r}"
+    if name not in index:
+        raise CheckpointError(f"{where} is missing; the pipeline needs that component.")
+    entry, allowed = index[name], ALLOWED_CLASSES.get(name, ANY_COMPONENT)
+    if not (isinstance(entry, list) and len(entry) == 2 and all(isinstance(part, str) for part in entry)):
+        raise CheckpointError(
+            f"{where} is {json.dumps(entry)[:80]}; an entry is a [library, class] pair of strings, such as "
+            f'["diffusers", "UNet2DConditionModel"] ([null, null] only for components this pipeline does not use).'
+        )
+    library, class_name = entry
+    if library not in allowed.get(class_name, ()):
+        by_library = {}
+        for cls, libraries in allowed.items():
+            by_library.setdefault(" or ".join(libraries), []).append(cls)
+        valid = "; ".join(f"from {library}: {', '.join(classes)}" for library, classes in by_library.items())
+        raise CheckpointError(f"{where} is {json.dumps(entry)}, which difflab does not load as {name}. Valid: {valid}.")
+    return library, class_name
+
+
 def load_component(class_name: str, folder: Path, scheduler_name, dtype, device):
-    """One component by the class name model_index.json gives for it."""
-    if folder.joinpath("scheduler_config.json").is_file():
-        config = read_config(folder, "scheduler_config.json")
-        try:
-            return schedulers.get(scheduler_name or class_name, **config)
-        except ValueError as e:
+    """One component by the class name model_index.json gives for it (component_entry has vetted it)."""
+    if class_name in SCHEDULER_CLASSES:
+        if scheduler_name is None and class_name in schedulers.NOT_IMPLEMENTED:
             raise CheckpointError(
                 f"scheduler: this folder's scheduler is {class_name}, which difflab does not implement. Pass "
                 f"scheduler= one of {', '.join(schedulers.names())} to build that one from the saved config."
-            ) from e
-    if class_name in ("CLIPTokenizer", "CLIPTokenizerFast"):
+            )
+        config = read_config(folder, "scheduler_config.json")
+        try:
+            return schedulers.get(scheduler_name or class_name, **config)
+        except (TypeError, ValueError) as e:
+            raise CheckpointError(f"scheduler: {folder / 'scheduler_config.json'} does not fit: {e}") from e
+    if class_name in TOKENIZER_CLASSES:
         return getattr(transformers, class_name).from_pretrained(str(folder), local_files_only=True)
     if class_name == "CLIPTextModel":
         return load_transformers_model(transformers.CLIPTextModel, folder, dtype, device)
-    model_class = getattr(models, class_name, None)
-    if model_class is None:
-        raise CheckpointError(f"component class: got {class_name!r} in {folder}, which difflab cannot load.")
-    return load_model_folder(model_class, folder, dtype, device)
+    return load_model_folder(MODEL_CLASSES[class_name], folder, dtype, device)

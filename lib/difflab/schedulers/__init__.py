@@ -23,21 +23,43 @@ REGISTRY = {
 }
 
 
+# diffusers schedulers a model_index.json may name that difflab does not implement (Stable Diffusion 1.5 ships
+# PNDMScheduler): such a folder loads when from_pretrained(scheduler=...) builds one of ours from its config.
+NOT_IMPLEMENTED = (
+    "PNDMScheduler",
+    "LMSDiscreteScheduler",
+    "HeunDiscreteScheduler",
+    "KDPM2DiscreteScheduler",
+    "KDPM2AncestralDiscreteScheduler",
+    "DEISMultistepScheduler",
+    "UniPCMultistepScheduler",
+    "DPMSolverSinglestepScheduler",
+    "DPMSolverSDEScheduler",
+    "LCMScheduler",
+    "TCDScheduler",
+)
+
+
 def names() -> list[str]:
     """The short names `get` accepts."""
     return list(REGISTRY)
 
 
-def get(name: str, **config) -> Scheduler:
-    """A scheduler by short name ('ddim') or class name ('DDIMScheduler'), built with `config`."""
+def by_name(name: str) -> type[Scheduler]:
+    """The scheduler class for a short name ('ddim') or class name ('DDIMScheduler')."""
     by_class = {cls.__name__: cls for cls in REGISTRY.values()}
-    cls = REGISTRY.get(name) or by_class.get(name)
+    cls = (REGISTRY.get(name) or by_class.get(name)) if isinstance(name, str) else None
     if cls is None:
         raise ValueError(
-            f"scheduler name: got {name!r}; valid names are {', '.join(REGISTRY)} "
+            f"scheduler: got {name!r}; valid names are {', '.join(REGISTRY)} "
             f"(or the class names {', '.join(by_class)})."
         )
-    return cls.from_config(config)
+    return cls
+
+
+def get(name: str, /, **config) -> Scheduler:
+    """A scheduler by short name ('ddim') or class name ('DDIMScheduler'), built with `config`."""
+    return by_name(name).from_config(config)
 
 
 __all__ = [
@@ -50,7 +72,9 @@ __all__ = [
     "EulerAncestralDiscreteScheduler",
     "DPMSolverMultistepScheduler",
     "FlowMatchEulerDiscreteScheduler",
+    "NOT_IMPLEMENTED",
     "REGISTRY",
+    "by_name",
     "names",
     "get",
 ]

@@ -1,0 +1,40 @@
+"""diffusers' loading interface on difflab's models: `Model.from_pretrained(folder)`, `model.save_pretrained(folder)`.
+
+    unet = UNet2DConditionModel.from_pretrained(folder, subfolder="unet", torch_dtype=torch.float16)
+    unet.save_pretrained("my-unet")      # config.json + diffusion_pytorch_model.safetensors, as diffusers writes them
+
+Both go through difflab.loading, so code written for diffusers' models reads the same and loads all or nothing:
+config.json checked field by field, the model built on meta, the safetensors header checked in full, and the
+weights placed only if every key, shape and dtype fits. A refused folder raises a CheckpointError; no model returns.
+"""
+
+from pathlib import Path
+
+from ..loading.checks import check_torch_dtype
+from ..loading.folders import load_model_folder, save_model
+from ..loading.load import safe_join
+
+
+class ModelMixin:
+    """Adds from_pretrained/save_pretrained to an nn.Module that has `config` and `from_config` (difflab's models)."""
+
+    @classmethod
+    def from_pretrained(cls, folder, subfolder: str | None = None, torch_dtype=None, device=None):
+        """The model in `folder` (or folder/subfolder): config.json + diffusion_pytorch_model.safetensors.
+
+        torch_dtype: None keeps the checkpoint's dtype (its float tensors must share one); a float dtype casts
+        every float tensor to it, the one way to load a checkpoint that mixes float dtypes (loading.checks).
+        device: where the model goes once loaded ('cpu', 'cuda', …); None leaves it on the CPU.
+        """
+        check_torch_dtype(torch_dtype, "torch_dtype")
+        if subfolder is not None and not (isinstance(subfolder, str) and subfolder):
+            raise ValueError(
+                f"subfolder: got {subfolder!r}; pass the component's folder name inside `folder`, such as 'unet' "
+                "or 'vae', or None when `folder` is the component folder itself."
+            )
+        folder = safe_join(folder, subfolder) if subfolder else Path(folder)
+        return load_model_folder(cls, folder, dtype=torch_dtype, device=device)
+
+    def save_pretrained(self, folder):
+        """config.json and diffusion_pytorch_model.safetensors in `folder` (created if needed); diffusers loads it."""
+        save_model(self, folder)
