@@ -16,7 +16,9 @@ def linear_relu():
 
 def no_instruments_left(*modules):
     hooks = [h for m in modules for sub in m.modules() for h in (sub._forward_hooks, sub._forward_pre_hooks) if h]
-    return not hooks and not ACTIVE and torch._C._len_torch_dispatch_stack() == 0 and stage("x") is NOTHING
+    marks = [name for m in modules for sub in m.modules() for name in vars(sub) if "difflab" in name]
+    no_modes = torch._C._len_torch_dispatch_stack() == 0
+    return not hooks and not marks and not ACTIVE and no_modes and stage("x") is NOTHING
 
 
 def test_ledger_counts_weights_and_activations_to_the_byte():

@@ -7,6 +7,10 @@
 
 Library code marks its stages with `difflab.trace.stage("denoise", step=i)` and names its tensors with
 `difflab.trace.tag("latents", x)`; both do nothing when no trace is active.
+
+Traces nest (an outer trace sees everything, an inner one its own span) and never write on the modules they
+watch. A long run keeps per-step summaries once it passes 5,000 shape records or 10,000 timeline samples:
+`difflab.trace(..., detail="auto" | "full" | "bounded")`, and `tr.summarised_after` says when it switched.
 """
 
 import sys

@@ -5,7 +5,7 @@ counter tracks ("ph": "C"). Times are microseconds from the start of the trace.
 """
 
 from .ledger import ACTIVATIONS
-from .session import owner_name
+from .results import owner_name
 
 
 def chrome_trace(trace) -> dict:

@@ -44,7 +44,7 @@ def all_finite(value) -> bool:
     materialising isfinite(t) for every element).
     """
     for t in tensors_in(value):
-        if t.is_floating_point() and t.numel() > 0:
+        if t.is_floating_point() and t.numel() > 0 and not t.is_meta:  # a meta tensor has shapes but no values
             low, high = torch.aminmax(t.detach())
             if not (math.isfinite(low.item()) and math.isfinite(high.item())):
                 return False
@@ -53,21 +53,23 @@ def all_finite(value) -> bool:
 
 def modules_to_watch(components: dict, which: str) -> list[tuple[str, torch.nn.Module]]:
     """(path, module) pairs: 'components' = the named components; 'leaves' = those and their leaf modules;
-    'all' = every submodule."""
-    chosen = []
+    'all' = every submodule. A module reachable twice (shared by two components) is watched once, first path."""
+    chosen = {}  # id(module) → (path, module)
     for name, component in components.items():
-        chosen.append((name, component))
+        chosen.setdefault(id(component), (name, component))
         if which == "components":
             continue
         for path, sub in component.named_modules():
             if path and (which == "all" or not any(True for _ in sub.children())):
-                chosen.append((f"{name}.{path}", sub))
-    return chosen
+                chosen.setdefault(id(sub), (f"{name}.{path}", sub))
+    return list(chosen.values())
 
 
 class ModuleHooks:
     """Pre- and post-forward hooks on (path, module) pairs; calls back with the path, inputs and outputs.
 
+    The pre-hook goes first among the module's pre-hooks, so it sees the call as made; the post-hook is called
+    also when the forward raises (then with output None), so every `before` is matched by an `after`.
     Used as a context manager: the hooks are removed on exit, also when the block raised.
     """
 
@@ -76,14 +78,23 @@ class ModuleHooks:
         self.handles = []
 
     def __enter__(self):
+        try:
+            self.install()
+        except BaseException:
+            self.__exit__()  # hooks installed before the failure come off again
+            raise
+        return self
+
+    def install(self):
         for path, module in self.watched:
             self.handles.append(
                 module.register_forward_pre_hook(
-                    lambda m, args, kwargs, p=path: self.before(p, m, args, kwargs), with_kwargs=True
+                    lambda m, args, kwargs, p=path: self.before(p, m, args, kwargs), with_kwargs=True, prepend=True
                 )
             )
-            self.handles.append(module.register_forward_hook(lambda m, args, out, p=path: self.after(p, m, out)))
-        return self
+            self.handles.append(
+                module.register_forward_hook(lambda m, args, out, p=path: self.after(p, m, out), always_call=True)
+            )
 
     def __exit__(self, *exc):
         for handle in self.handles:

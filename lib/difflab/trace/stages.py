@@ -7,14 +7,24 @@
 
 With no trace active, `stage(...)` returns one shared do-nothing context manager and `tag(...)` returns at
 once, so marking library code costs a function call and a list check.
+
+Traces nest: a stage or tag goes to every trace recording in the calling thread, so an outer trace sees all
+the stages and an inner one those of its own span. A trace records its own thread only.
 """
 
+import threading
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
-ACTIVE: list = []  # the traces recording now (innermost last); empty almost always
+ACTIVE: list = []  # the traces recording now, in any thread (innermost last); empty almost always
 NOTHING = nullcontext()
+
+
+def recording_here() -> list:
+    """The traces recording in the calling thread, outermost first."""
+    me = threading.get_ident()
+    return [t for t in ACTIVE if t.thread == me]
 
 
 @dataclass
@@ -41,6 +51,11 @@ class Stage:
         return self.label if self.parent is None or self.parent.parent is None else f"{self.parent.path}/{self.label}"
 
     @property
+    def kind(self) -> str:
+        """'denoise/step/model': the path by names only, the same for every step (summaries group by it)."""
+        return self.name if self.parent is None or self.parent.parent is None else f"{self.parent.kind}/{self.name}"
+
+    @property
     def depth(self) -> int:
         """0 for the trace itself, 1 for top-level stages, 2 for stages inside those, …"""
         return 0 if self.parent is None else self.parent.depth + 1
@@ -57,35 +72,40 @@ class Stage:
 
 
 class StageSpan:
-    """The context manager `stage()` returns while a trace is active."""
+    """The context manager `stage()` returns while traces are active: one Stage in each of them."""
 
-    def __init__(self, trace, name: str, attrs: dict):
-        self.trace, self.name, self.attrs = trace, name, attrs
+    def __init__(self, traces: list, name: str, attrs: dict):
+        self.traces, self.name, self.attrs = traces, name, attrs
 
     def __enter__(self):
-        parent = self.trace.current
-        self.record = Stage(self.name, self.attrs, parent)
-        parent.children.append(self.record)
-        self.trace.enter_stage(self.record)
-        self.record.start = time.perf_counter()
-        return self.record
+        self.records = []
+        for trace in self.traces:  # outermost first
+            record = Stage(self.name, self.attrs, trace.current)
+            trace.current.children.append(record)
+            trace.enter_stage(record)
+            self.records.append(record)
+            record.start = time.perf_counter()
+        return self.records[-1]  # the innermost trace's record
 
     def __exit__(self, *exc):
-        self.trace.sync()
-        self.record.end = time.perf_counter()
-        self.trace.exit_stage(self.record)
+        for trace, record in reversed(list(zip(self.traces, self.records))):  # innermost first
+            trace.sync()
+            record.end = time.perf_counter()
+            trace.exit_stage(record)
         return False
 
 
 def stage(name: str, **attrs):
-    """Mark a span of work as a stage of the active trace (a no-op when nothing is tracing)."""
+    """Mark a span of work as a stage of the active traces (a no-op when nothing is tracing)."""
     if not ACTIVE:
         return NOTHING
-    return StageSpan(ACTIVE[-1], name, attrs)
+    traces = recording_here()
+    return StageSpan(traces, name, attrs) if traces else NOTHING
 
 
 def tag(category: str, tensor):
-    """Tell the active trace what a tensor is ('latents', 'conditioning'); returns the tensor unchanged."""
+    """Tell the active traces what a tensor is ('latents', 'conditioning'); returns the tensor unchanged."""
     if ACTIVE:
-        ACTIVE[-1].tag(category, tensor)
+        for trace in recording_here():
+            trace.tag(category, tensor)
     return tensor
