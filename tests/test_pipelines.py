@@ -200,7 +200,7 @@ def test_image_to_image_and_inpainting_run_and_keep_what_they_should(tokenizer):
         (dict(height=61), "height: got 61; valid values are positive multiples of 2"),  # the tiny VAE halves once
         (dict(width=0), "width: got 0"),
         (dict(num_inference_steps=0), "num_inference_steps: got 0"),
-        (dict(guidance_scale=-1.0), "guidance_scale: got -1.0; valid values are numbers ≥ 0"),
+        (dict(guidance_scale=-1.0), "guidance_scale: got -1.0; valid values are finite numbers 0 … 100"),
         (dict(prompt=["a", "b"], negative_prompt=["x", "y", "z"]), "negative_prompt: got 3 negative prompts for 2"),
         (dict(prompt=""), None),
         (dict(prompt=[]), "prompt: got"),
@@ -221,7 +221,7 @@ def test_bad_arguments_name_the_argument_the_value_and_the_valid_values(tokenize
 def test_img2img_strength_and_inpaint_mask_size_are_checked(tokenizer):
     ours, _ = both_pipelines(tokenizer)
     image = difflab.toy.picture(32)[None]
-    with pytest.raises(ValueError, match="strength: got 1.5; valid values are 0 … 1"):
+    with pytest.raises(ValueError, match="strength: got 1.5; valid values are finite numbers 0 … 1"):
         Image2ImagePipeline(**ours.components)("a", image=image, strength=1.5)
     with pytest.raises(ValueError, match=r"mask_image: got size \(16, 16\) but image is \(32, 32\)"):
         InpaintPipeline(**ours.components)("a", image=image, mask_image=torch.ones(1, 1, 16, 16))

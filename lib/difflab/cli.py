@@ -2,14 +2,27 @@
 
 difflab starters [--check]                       regenerate starters/ from solutions/ (or verify them)
 difflab check LAB [--solutions | --file PATH]    run a lab's checks; exit 0 only if every task is done
+difflab generate PROMPT --out FILE.png           generate an image with a shipped model
+difflab trace PROMPT [--full]                    where a generation's time and memory go
+difflab train vae|unet|judge                     train one of the course's models
+
+A bad argument is refused before any work: a library error (ValueError, OSError, …) prints one line,
+`difflab: error: …`, on stderr and exits with status 2, as argparse does for a bad option. --debug shows the
+traceback instead.
 """
 
 import argparse
+import json
+import os
 import sys
+import warnings
+from pathlib import Path
 
 from .exercises import LABS, run_checks
 from .exercises.starters import stale_starters, write_starters
 from .paths import course_root
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 
 
 def cmd_starters(args) -> int:
@@ -48,27 +61,119 @@ def generation_arguments(parser):
     parser.add_argument("--model", default="shapes-sd")
 
 
+def check_output_path(option: str, path: str, extensions: tuple) -> Path:
+    """A file we will be able to write: a known extension, in an existing folder we may write to."""
+    path = Path(path)
+    if path.suffix.lower() not in extensions:
+        raise ValueError(
+            f"{option}: got {str(path)!r}; the name must end in {', '.join(extensions)} (the extension picks the "
+            f"format). Fix: e.g. {path.with_suffix(extensions[0]).name}."
+        )
+    folder = path.parent
+    problem = None
+    if folder.exists() and not folder.is_dir():
+        problem = f"{str(folder)!r} is a file, not a folder"
+    elif not folder.is_dir():
+        problem = f"the folder {str(folder)!r} does not exist (create it first)"
+    elif path.is_dir():
+        problem = "that is a folder (name a file inside it)"
+    elif not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        problem = f"{str(folder)!r} is not writable (choose a folder you can write to)"
+    if problem:
+        raise ValueError(f"{option}: got {str(path)!r}, but {problem}.")
+    return path
+
+
+def writable_image_extensions() -> tuple:
+    """IMAGE_EXTENSIONS that this machine's Pillow can write (WebP needs libwebp)."""
+    from PIL import Image
+
+    Image.init()
+    return tuple(e for e in IMAGE_EXTENSIONS if Image.registered_extensions().get(e) in Image.SAVE)
+
+
+def check_generation_arguments(args):
+    """The pipeline's own checks of prompt, steps, guidance and seed, run before the model is loaded."""
+    from . import schedulers
+    from .pipelines.checks import check_choice, check_guidance, check_seed, check_steps, prompts_as_list
+    from .pretrained import available, weights_folder
+
+    pipelines = tuple(name for name in available() if (weights_folder(name) / "model_index.json").is_file())
+    check_choice("--model", args.model, pipelines)
+    check_choice("--scheduler", args.scheduler, tuple(schedulers.names()))
+    scheduler_config = json.loads((weights_folder(args.model) / "scheduler" / "scheduler_config.json").read_text())
+    check_steps(args.steps, scheduler_config.get("num_train_timesteps", 1000), "--steps")
+    check_guidance(args.guidance, "--guidance")
+    check_seed(args.seed, "--seed")
+    prompts_as_list(args.prompt, args.negative_prompt)
+
+
 def cmd_generate(args) -> int:
+    from .device import use_idle_cores
     from .pretrained import load_pipeline
 
+    out = check_output_path("--out", args.out, writable_image_extensions())
+    check_generation_arguments(args)
+    use_idle_cores()
     images = run_pipeline_with(load_pipeline(args.model, scheduler=args.scheduler), args)
-    images[0].save(args.out)
-    print(f"Wrote {args.out} ({images[0].width}×{images[0].height}) for {args.prompt!r}.")
+    images[0].save(out)
+    print(f"Wrote {out} ({images[0].width}×{images[0].height}) for {args.prompt!r}.")
     return 0
 
 
 def cmd_trace(args) -> int:
     import difflab
 
+    from .device import use_idle_cores
     from .pretrained import load_pipeline
 
+    if args.chrome_trace:
+        check_output_path("--chrome-trace", args.chrome_trace, (".json",))
+    check_generation_arguments(args)
+    use_idle_cores()
     pipe = load_pipeline(args.model, scheduler=args.scheduler)
     with difflab.trace(pipe, modules="components") as tr:
         run_pipeline_with(pipe, args)
-    print(tr.weight_table, tr.shapes.where(stage="step 0"), tr.summary(), sep="\n\n")
+    if args.full:
+        print(tr.weight_table, tr.shapes.where(stage="step 0"), tr.summary(), sep="\n\n")
+    else:
+        print(trace_summary(tr))
     if args.chrome_trace:
         print(f"\nChrome trace written to {tr.save_chrome_trace(args.chrome_trace)} (open it in ui.perfetto.dev).")
     return 0
+
+
+def trace_summary(tr, top: int = 6) -> str:
+    """About 15 lines: the slowest kinds of stage (every step added up), the memory peak and where it happened,
+    the most each category of bytes reached, and the weights by component."""
+    from .trace import human_bytes
+
+    kinds = {}  # 'denoise/step/model' → [seconds, calls]: the same kind of stage in every step, added up
+    for stage in tr.stages():
+        total = kinds.setdefault(stage.kind, [0.0, 0])
+        total[0] += stage.seconds
+        total[1] += 1
+    run = max(seconds for seconds, _ in kinds.values())  # the outermost stage: the whole pipeline call
+    lines = [f"Time: {run * 1e3:.0f} ms in all. The slowest stages (each kind added up over the steps):"]
+    for kind, (seconds, calls) in sorted(kinds.items(), key=lambda item: -item[1][0])[:top]:
+        each = f"  {calls} × {seconds / calls * 1e3:.1f} ms" if calls > 1 else ""
+        lines.append(f"  {kind:<28} {seconds * 1e3:9.1f} ms {seconds / run:5.0%}{each}")
+    rows = tr.memory.to_records()
+    peak = rows[0]  # the trace itself: its peak is the run's
+    lines += ["", f"Memory peak: {human_bytes(peak['peak'])}, reached in {peak['peak_owner']}."]
+    most = {c: max(r[c] for r in rows) for c in ("weights", "activations", "conditioning", "latents")}
+    lines.append("  The most each held: " + ", ".join(f"{c} {human_bytes(b)}" for c, b in most.items()) + ".")
+    weights, kinds = {}, set()  # component → bytes; the (device, dtype) pairs they are in
+    for row in tr.weight_table.to_records():
+        weights[row["component"]] = weights.get(row["component"], 0) + row["bytes"]
+        kinds.add(f"{row['device']} {row['dtype']}")
+    by_size = sorted(weights.items(), key=lambda item: -item[1])
+    parts = ", ".join(f"{name} {human_bytes(b)}" for name, b in by_size)
+    lines.append(f"  Weights: {parts} ({', '.join(sorted(kinds))}).")
+    if tr.nonfinite:
+        lines.append(f"  Non-finite values first seen in {tr.nonfinite['stage']!r}, module {tr.nonfinite['module']!r}.")
+    lines += ["", "difflab trace --full prints every stage, the step-0 shapes and the whole memory ledger."]
+    return "\n".join(lines)
 
 
 def run_pipeline_with(pipe, args):
@@ -85,8 +190,10 @@ def run_pipeline_with(pipe, args):
 
 
 def cmd_train(args) -> int:
+    from .device import use_idle_cores
     from .train import recipes
 
+    use_idle_cores()
     if args.model == "vae":
         recipes.run_vae(steps=args.steps or 600)
     elif args.model == "unet":
@@ -97,40 +204,64 @@ def cmd_train(args) -> int:
     return 0
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="difflab", description="The difflab course tools.")
+    debug = dict(action="store_true", help="on an error, show the traceback instead of one line")
+    parser.add_argument("--debug", **debug)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    starters = commands.add_parser("starters", help="regenerate starters/ from solutions/")
+    def command(name: str, **kwargs) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, **kwargs)
+        sub.add_argument("--debug", **debug, default=argparse.SUPPRESS)  # also after the command name
+        return sub
+
+    starters = command("starters", help="regenerate starters/ from solutions/")
     starters.add_argument("--check", action="store_true", help="exit 1 if a committed starter is stale")
     starters.add_argument("--force", action="store_true", help="also overwrite starters that were edited")
     starters.set_defaults(run=cmd_starters)
 
-    check = commands.add_parser("check", help="check your implementation of a lab's tasks")
+    check = command("check", help="check your implementation of a lab's tasks")
     check.add_argument("lab", help=f"the lab id: {', '.join(LABS)}")
     which = check.add_mutually_exclusive_group()
     which.add_argument("--solutions", action="store_true", help="check the reference solutions instead")
     which.add_argument("--file", help="check this file instead of starters/LAB.py")
     check.set_defaults(run=cmd_check)
 
-    generate = commands.add_parser("generate", help="generate an image with a shipped model")
+    generate = command("generate", help="generate an image with a shipped model")
     generation_arguments(generate)
-    generate.add_argument("--out", required=True, help="where to write the PNG")
+    generate.add_argument("--out", required=True, help=f"the image file to write ({', '.join(IMAGE_EXTENSIONS)})")
     generate.set_defaults(run=cmd_generate)
 
-    trace = commands.add_parser("trace", help="trace a generation: shapes, memory ledger, timings")
+    trace = command("trace", help="trace a generation: the slowest stages, the memory peak (--full: everything)")
     generation_arguments(trace)
-    trace.add_argument("--chrome-trace", default=None, help="also write a Chrome/Perfetto trace to this file")
+    trace.add_argument("--full", action="store_true", help="print every stage, shape and memory-ledger row")
+    trace.add_argument("--chrome-trace", default=None, help="also write a Chrome/Perfetto trace to this .json file")
     trace.set_defaults(run=cmd_trace)
 
-    train = commands.add_parser("train", help="train one of the course's models (slow: minutes to hours on a CPU)")
+    train = command("train", help="train one of the course's models (slow: minutes to hours on a CPU)")
     train.add_argument("model", choices=["vae", "unet", "judge"])
     train.add_argument("--steps", type=int, default=None)
     train.add_argument("--lr", type=float, default=None, help="peak learning rate (unet only; default 1e-3)")
     train.set_defaults(run=cmd_train)
+    return parser
 
-    args = parser.parse_args(argv)
-    return args.run(args)
+
+def print_warning(message, category, filename, lineno, file=None, line=None):
+    """Library warnings (a prompt cut at 77 tokens) as one line each, like the errors."""
+    print(f"difflab: warning: {message}", file=sys.stderr)
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)  # a bad option: argparse prints usage and exits with status 2
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = print_warning  # restored when the block ends
+            return args.run(args)
+    except (ValueError, OSError) as e:  # CheckpointError is a ValueError; FileNotFoundError an OSError
+        if args.debug:
+            raise
+        print(f"difflab: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 strength s ∈ [0, 1] picks where on the schedule to start: the last ⌊s·N⌋ of the N timesteps are run, after the
 image's latents are noised to the first of them with the forward process. s = 1 ignores the image; s = 0 returns
-it (round-tripped through the VAE).
+it (round-tripped through the VAE). images.py says which images are accepted.
 """
 
 import torch
@@ -10,9 +10,9 @@ import torch
 from ..sampling import denoise
 from ..trace import stage, tag
 from .base import dtype_of
-from .checks import check_guidance, check_size, check_steps, check_strength
-from .images import postprocess, to_model_range
-from .text_to_image import TextToImagePipeline
+from .checks import check_size, check_strength
+from .images import check_image, image_shape, postprocess, to_model_range
+from .text_to_image import TextToImagePipeline, randn, step_generator
 
 
 class Image2ImagePipeline(TextToImagePipeline):
@@ -22,6 +22,30 @@ class Image2ImagePipeline(TextToImagePipeline):
             posterior = self.vae.encode(image.to(self.device, dtype_of(self.vae))).latent_dist
             return posterior.sample(generator) * self.vae.config.scaling_factor
 
+    def encode_images(self, image: torch.Tensor, batch_size: int, generator=None) -> torch.Tensor:
+        """Latents for each of the batch_size images: the image(s) encoded, repeated to the batch.
+
+        With a list of generators (one per image, as diffusers), each repeated image is encoded with its own.
+        """
+        if isinstance(generator, list):
+            image = image.repeat_interleave(batch_size // len(image), 0)
+            return torch.cat([self.encode_image(image[i : i + 1], g) for i, g in enumerate(generator)])
+        return self.encode_image(image, generator).repeat_interleave(batch_size // len(image), 0)
+
+    def check_image_input(self, image, batch_size: int, guidance_scale: float, cfg: str) -> tuple[int, int]:
+        """The image's size, number and values, and the memory its size needs; returns (height, width)."""
+        count, height, width = image_shape(image)
+        check_size("image height", height, self.vae_scale_factor)
+        check_size("image width", width, self.vae_scale_factor)
+        if batch_size % count:
+            raise ValueError(
+                f"image: got {count} images for {batch_size} prompts × num_images_per_prompt; pass 1 image, or "
+                f"one per prompt, or a number that divides {batch_size}."
+            )
+        self.check_memory(height, width, batch_size, guidance_scale, cfg)
+        check_image(image)
+        return height, width
+
     def start_timesteps(self, num_inference_steps: int, strength: float) -> torch.Tensor:
         """The tail of the schedule that img2img runs: the last ⌊strength·N⌋ timesteps."""
         self.scheduler.set_timesteps(num_inference_steps, device=self.device)
@@ -30,16 +54,8 @@ class Image2ImagePipeline(TextToImagePipeline):
 
     def noised_image_latents(self, image, batch_size, timesteps, generator):
         """x_{t_start}: the image latents pushed forward to the first timestep run (plus the noise used)."""
-        image = to_model_range(image)
-        check_size("image height", image.shape[-2], self.vae_scale_factor)
-        check_size("image width", image.shape[-1], self.vae_scale_factor)
-        init = self.encode_image(image, generator)  # (B_image, 4, h, w)
-        if batch_size % len(init):
-            raise ValueError(
-                f"image: got {len(init)} images for {batch_size} prompts×images; pass 1 or one per prompt."
-            )
-        init = init.repeat_interleave(batch_size // len(init), 0)
-        noise = torch.randn(init.shape, generator=generator, dtype=init.dtype).to(self.device)
+        init = self.encode_images(to_model_range(image), batch_size, generator)  # (B, 4, h, w)
+        noise = randn(init.shape, generator, init.dtype).to(self.device)
         if len(timesteps) == 0:
             return init, init, noise
         return self.scheduler.add_noise(init, noise, timesteps[:1].repeat(batch_size)), init, noise
@@ -59,16 +75,19 @@ class Image2ImagePipeline(TextToImagePipeline):
         output_type: str = "pil",
         callback=None,
     ):
-        check_strength(strength)
-        check_steps(num_inference_steps, self.scheduler.config.num_train_timesteps)
-        check_guidance(guidance_scale)
+        strength = check_strength(strength)
+        num_inference_steps, guidance_scale, num_images_per_prompt, batch_size = self.check_inputs(
+            prompt, negative_prompt, num_inference_steps, guidance_scale, num_images_per_prompt, generator, eta, cfg,
+            output_type, callback,
+        )  # fmt: skip
+        self.check_image_input(image, batch_size, guidance_scale, cfg)
         with stage("pipeline", pipeline=type(self).__name__):
             prompt_embeds, negative_embeds = self.conditioning(
                 prompt, negative_prompt, num_images_per_prompt, guidance_scale
             )
             timesteps = self.start_timesteps(num_inference_steps, strength)
             with stage("prepare_latents"):
-                latents, _, _ = self.noised_image_latents(image, len(prompt_embeds), timesteps, generator)
+                latents, _, _ = self.noised_image_latents(image, batch_size, timesteps, generator)
             model = self.guided_model(prompt_embeds, negative_embeds, guidance_scale, cfg)
             with torch.no_grad():
                 latents = denoise(
@@ -76,7 +95,7 @@ class Image2ImagePipeline(TextToImagePipeline):
                     self.scheduler,
                     tag("latents", latents),
                     timesteps,
-                    generator,
+                    step_generator(generator),
                     callback,
                     **self.step_kwargs(eta),
                 )

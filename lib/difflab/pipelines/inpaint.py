@@ -14,12 +14,26 @@ import torch.nn.functional as F
 
 from ..sampling import denoise
 from ..trace import stage, tag
-from .checks import check_guidance, check_steps, check_strength
+from .checks import check_strength
 from .image_to_image import Image2ImagePipeline
-from .images import postprocess, to_mask, to_model_range
+from .images import check_mask, image_shape, mask_shape, postprocess, to_mask, to_model_range
+from .text_to_image import step_generator
 
 
 class InpaintPipeline(Image2ImagePipeline):
+    def check_mask_input(self, mask_image, image, height: int, width: int):
+        """The mask covers the image pixel for pixel: one mask for all images, or one per image; values in [0, 1]."""
+        count, mask_height, mask_width = mask_shape(mask_image)
+        if (mask_height, mask_width) != (height, width):
+            raise ValueError(
+                f"mask_image: got size {(mask_height, mask_width)} but image is {(height, width)} (H, W); "
+                "the mask must cover the image pixel for pixel. Resize it to the image's size."
+            )
+        images, _, _ = image_shape(image)
+        if count not in (1, images):
+            raise ValueError(f"mask_image: got {count} masks for {images} images; pass 1 mask, or one per image.")
+        check_mask(mask_image)
+
     def __call__(
         self,
         prompt,
@@ -36,20 +50,18 @@ class InpaintPipeline(Image2ImagePipeline):
         output_type: str = "pil",
         callback=None,
     ):
-        check_strength(strength)
-        check_steps(num_inference_steps, self.scheduler.config.num_train_timesteps)
-        check_guidance(guidance_scale)
+        strength = check_strength(strength)
+        num_inference_steps, guidance_scale, num_images_per_prompt, batch = self.check_inputs(
+            prompt, negative_prompt, num_inference_steps, guidance_scale, num_images_per_prompt, generator, eta, cfg,
+            output_type, callback,
+        )  # fmt: skip
+        height, width = self.check_image_input(image, batch, guidance_scale, cfg)
+        self.check_mask_input(mask_image, image, height, width)
         image, mask = to_model_range(image), to_mask(mask_image)
-        if mask.shape[-2:] != image.shape[-2:]:
-            raise ValueError(
-                f"mask_image: got size {tuple(mask.shape[-2:])} but image is {tuple(image.shape[-2:])} (H, W); "
-                "the mask must cover the image pixel for pixel. Resize it to the image's size."
-            )
         with stage("pipeline", pipeline=type(self).__name__):
             prompt_embeds, negative_embeds = self.conditioning(
                 prompt, negative_prompt, num_images_per_prompt, guidance_scale
             )
-            batch = len(prompt_embeds)
             timesteps = self.start_timesteps(num_inference_steps, strength)
             with stage("prepare_latents"):
                 latents, image_latents, noise = self.noised_image_latents(image, batch, timesteps, generator)
@@ -59,7 +71,7 @@ class InpaintPipeline(Image2ImagePipeline):
                 small_mask = small_mask.repeat_interleave(batch // len(small_mask), 0)
             model = self.guided_model(prompt_embeds, negative_embeds, guidance_scale, cfg)
             if self.unet.config.in_channels == 9:  # a dedicated inpainting UNet: condition on mask and masked image
-                masked = self.encode_image(image * (1 - mask), generator).repeat_interleave(batch // len(image), 0)
+                masked = self.encode_images(image * (1 - mask), batch, generator)
                 model = concat_condition(model, small_mask, masked)
                 callback_blend = callback
             else:
@@ -72,7 +84,7 @@ class InpaintPipeline(Image2ImagePipeline):
                     self.scheduler,
                     tag("latents", latents),
                     timesteps,
-                    generator,
+                    step_generator(generator),
                     callback_blend,
                     **self.step_kwargs(eta),
                 )

@@ -13,13 +13,44 @@ import torch
 from ..sampling import denoise
 from ..trace import stage, tag
 from .base import Pipeline, dtype_of
-from .checks import check_guidance, check_size, check_steps, prompts_as_list
+from .checks import (
+    CFG_MODES,
+    OUTPUT_TYPES,
+    check_callback,
+    check_choice,
+    check_count,
+    check_eta,
+    check_generator,
+    check_guidance,
+    check_latents,
+    check_size,
+    check_steps,
+    prompts_as_list,
+    warn_if_truncated,
+)
 from .images import postprocess
+from .memory import check_memory, estimate_memory
 
 
 def cfg_combine(noise_uncond: torch.Tensor, noise_text: torch.Tensor, guidance_scale: float) -> torch.Tensor:
     """Classifier-free guidance: ε̂ = ε̂_uncond + w·(ε̂_text - ε̂_uncond) (Ho & Salimans 2022)."""
     return noise_uncond + guidance_scale * (noise_text - noise_uncond)
+
+
+def randn(shape: tuple, generator, dtype: torch.dtype) -> torch.Tensor:
+    """Gaussian noise drawn on the CPU; with a list of generators, sample i comes from generator i (as diffusers)."""
+    if isinstance(generator, list):
+        return torch.cat([torch.randn((1, *shape[1:]), generator=g, dtype=dtype) for g in generator])
+    return torch.randn(shape, generator=generator, dtype=dtype)
+
+
+def step_generator(generator):
+    """The one generator a scheduler's step draws fresh noise from: with a list, the first.
+
+    Only the stochastic samplers use it (euler_a, ddpm, DDIM with eta > 0): for them image i depends on
+    generator 0 as well as on generator i, because a scheduler takes a single generator.
+    """
+    return generator[0] if isinstance(generator, list) else generator
 
 
 class TextToImagePipeline(Pipeline):
@@ -45,18 +76,20 @@ class TextToImagePipeline(Pipeline):
             embeds = self.text_encoder(tokens.input_ids.to(self.device), attention_mask=mask)[0]  # (B, L, D)
         return embeds.to(dtype_of(self.unet))
 
-    def prepare_latents(self, batch_size: int, height: int, width: int, generator=None, latents=None):
-        """x_T: Gaussian noise (drawn on the CPU, so a seed gives the same image on any device) × init_noise_sigma."""
-        shape = (
+    def latent_shape(self, batch_size: int, height: int, width: int) -> tuple:
+        return (
             batch_size,
             self.unet.config.in_channels,
             height // self.vae_scale_factor,
             width // self.vae_scale_factor,
         )
+
+    def prepare_latents(self, batch_size: int, height: int, width: int, generator=None, latents=None):
+        """x_T: Gaussian noise (drawn on the CPU, so a seed gives the same image on any device) × init_noise_sigma."""
         if latents is None:
-            latents = torch.randn(shape, generator=generator, dtype=dtype_of(self.unet))  # (B, 4, H/8, W/8)
-        elif tuple(latents.shape) != shape:
-            raise ValueError(f"latents: got shape {tuple(latents.shape)}; for these arguments it must be {shape}.")
+            latents = randn(
+                self.latent_shape(batch_size, height, width), generator, dtype_of(self.unet)
+            )  # (B, 4, H/8, W/8)
         return latents.to(self.device) * self.scheduler.init_noise_sigma
 
     def guided_model(self, prompt_embeds, negative_embeds, guidance_scale: float, cfg: str = "batched"):
@@ -109,6 +142,45 @@ class TextToImagePipeline(Pipeline):
                 )
         return prompt_embeds, negative_embeds
 
+    def check_inputs(
+        self,
+        prompt,
+        negative_prompt,
+        num_inference_steps,
+        guidance_scale,
+        num_images_per_prompt,
+        generator,
+        eta,
+        cfg,
+        output_type,
+        callback,
+    ) -> tuple[int, float, int, int]:
+        """The checks all three pipelines share, run before any model call.
+
+        Returns num_inference_steps, guidance_scale and num_images_per_prompt as Python numbers (NumPy ones are
+        accepted), and the batch size: prompts × num_images_per_prompt. Warns once if a prompt is too long.
+        """
+        num_inference_steps = check_steps(num_inference_steps, self.scheduler.config.num_train_timesteps)
+        guidance_scale = check_guidance(guidance_scale)
+        num_images_per_prompt = check_count("num_images_per_prompt", num_images_per_prompt)
+        prompts, negatives = prompts_as_list(prompt, negative_prompt)
+        batch_size = len(prompts) * num_images_per_prompt
+        check_generator(generator, batch_size)
+        check_eta(eta)
+        check_choice("cfg", cfg, CFG_MODES)
+        check_choice("output_type", output_type, OUTPUT_TYPES)
+        check_callback(callback)
+        warn_if_truncated(
+            self.tokenizer, {"prompt": prompts, "negative_prompt": negatives if guidance_scale > 1 else []}
+        )
+        return num_inference_steps, guidance_scale, num_images_per_prompt, batch_size
+
+    def check_memory(self, height: int, width: int, batch_size: int, guidance_scale: float, cfg: str):
+        """Refuse a size whose estimated memory is over the limit (see memory.py), before anything is allocated."""
+        guided_batch = 2 * batch_size if guidance_scale > 1 and cfg == "batched" else batch_size
+        estimate = estimate_memory(self, height, width, batch_size, guided_batch)
+        check_memory(estimate, self.device, f"height × width = {height} × {width} for {batch_size} image(s)")
+
     def __call__(
         self,
         prompt,
@@ -126,12 +198,14 @@ class TextToImagePipeline(Pipeline):
         callback=None,
     ):
         default_size = self.unet.config.sample_size * self.vae_scale_factor  # the size the model was trained at
-        height = default_size if height is None else height
-        width = default_size if width is None else width
-        check_size("height", height, self.vae_scale_factor)
-        check_size("width", width, self.vae_scale_factor)
-        check_steps(num_inference_steps, self.scheduler.config.num_train_timesteps)
-        check_guidance(guidance_scale)
+        height = check_size("height", default_size if height is None else height, self.vae_scale_factor)
+        width = check_size("width", default_size if width is None else width, self.vae_scale_factor)
+        num_inference_steps, guidance_scale, num_images_per_prompt, batch_size = self.check_inputs(
+            prompt, negative_prompt, num_inference_steps, guidance_scale, num_images_per_prompt, generator, eta, cfg,
+            output_type, callback,
+        )  # fmt: skip
+        check_latents(latents, self.latent_shape(batch_size, height, width))
+        self.check_memory(height, width, batch_size, guidance_scale, cfg)
         with stage("pipeline", pipeline=type(self).__name__):
             prompt_embeds, negative_embeds = self.conditioning(
                 prompt, negative_prompt, num_images_per_prompt, guidance_scale
@@ -146,7 +220,7 @@ class TextToImagePipeline(Pipeline):
                     self.scheduler,
                     latents,
                     self.scheduler.timesteps,
-                    generator,
+                    step_generator(generator),
                     callback,
                     **self.step_kwargs(eta),
                 )
