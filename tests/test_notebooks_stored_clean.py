@@ -13,6 +13,14 @@ from committed import committed_bytes, committed_files
 
 LABS = committed_files("labs/*.ipynb")
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+LANGUAGE_INFO = {  # what ipykernel reports, less `version` (the kernel's Python, which differs between machines)
+    "codemirror_mode": {"name": "ipython", "version": 3},
+    "file_extension": ".py",
+    "mimetype": "text/x-python",
+    "name": "python",
+    "nbconvert_exporter": "python",
+    "pygments_lexer": "ipython3",
+}
 
 
 @pytest.mark.parametrize("path", LABS, ids=lambda p: p.split("/")[-1].removesuffix(".ipynb"))
@@ -27,9 +35,11 @@ def test_notebook_keeps_only_printed_facts(path):
 
 
 @pytest.mark.parametrize("path", LABS, ids=lambda p: p.split("/")[-1].removesuffix(".ipynb"))
-def test_notebook_kernelspec_is_what_jupyterlab_writes(path):
-    # Any other kernelspec is rewritten when JupyterLab opens the notebook, which marks it modified.
-    assert json.loads(committed_bytes(path))["metadata"]["kernelspec"] == KERNELSPEC
+def test_notebook_metadata_is_what_jupyterlab_writes(path):
+    # JupyterLab rewrites a different kernelspec or language_info when it opens the notebook, marking it modified.
+    metadata = json.loads(committed_bytes(path))["metadata"]
+    assert metadata["kernelspec"] == KERNELSPEC
+    assert {k: v for k, v in metadata["language_info"].items() if k != "version"} == LANGUAGE_INFO
 
 
 def test_there_are_lab_notebooks():

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import weakref
 
+import ipywidgets
 import matplotlib
 import matplotlib.pyplot as plt
 import pytest
@@ -16,6 +17,8 @@ from PIL import Image
 import difflab
 from difflab import schedulers, toy, widgets
 from difflab.sampling import sample_trajectory
+from difflab.widgets import static
+from difflab.widgets.interactive import output_html
 from difflab.widgets.step_scrubber import image_for_imshow
 from difflab.widgets.timing_view import step_lines
 
@@ -171,18 +174,73 @@ def views(toy_run, conv_run):
             widgets.TimingView(toy_run[0]),
             widgets.StepScrubber(toy_run[1], toy_run[2], static_steps=2),
         ]
-        bundles = [view._repr_mimebundle_() for view in built]
-    return built, bundles, made
+        outputs = [view.outputs() for view in built]
+    return built, outputs, made
 
 
-def test_every_view_displays_as_live_widget_and_static_html(views):
-    for view, bundle in zip(*views[:2]):
-        assert set(bundle) == {WIDGET_VIEW, "text/html", "text/plain"}
-        assert bundle[WIDGET_VIEW]["model_id"] == view.widget.model_id
-        assert bundle["text/plain"] == repr(view) and type(view).__name__ in bundle["text/plain"]
-        assert bundle["text/html"] == view.static_html()
-        assert set(view._repr_mimebundle_(include=["text/plain"])) == {"text/plain"}
-    assert [len(png_images(b["text/html"])) for b in views[1]] == [0, 1, 1, 1]  # the shape view is all HTML
+def test_every_view_displays_its_live_widget_then_its_static_copy(views):
+    for view, (live, copy_bundle) in zip(*views[:2]):
+        assert set(live) == {WIDGET_VIEW, "text/plain"} and set(copy_bundle) == {"text/html"}
+        assert live[WIDGET_VIEW]["model_id"] == view.widget.model_id
+        assert live["text/plain"] == repr(view) and type(view).__name__ in live["text/plain"]
+        assert "difflab-live" in view.widget._dom_classes  # what the static copy's CSS looks for
+        copy = copy_bundle["text/html"]
+        assert copy.startswith("<style>") and '<div class="difflab-static">' in copy and "run the cell" in copy
+        assert copy.endswith(view.static_html() + "</div>")
+    assert [len(png_images(c["text/html"])) for _, c in views[1]] == [0, 1, 1, 1]  # shape view: all HTML
+
+
+def test_displaying_a_view_publishes_two_outputs_in_order(views, monkeypatch):
+    published = []
+    monkeypatch.setattr(static, "display", lambda bundle, raw: published.append((bundle, raw)))
+    view = views[0][2]  # the TimingView
+    view._ipython_display_()
+    assert published == [(bundle, True) for bundle in view.outputs()]
+
+
+def test_static_copy_colours_follow_the_jupyterlab_theme(views):
+    copy = views[1][1][1]["text/html"]  # the MemoryLedgerView's static copy
+    assert "var(--jp-ui-font-color2, gray)" in copy and "color:gray" not in copy.replace(" ", "")
+
+
+def test_interactive_runs_the_function_once_and_keeps_its_first_output():
+    calls = []
+
+    def report(alpha, label):
+        calls.append(alpha)
+        print(f"{label}: alpha = {alpha}")
+
+    slider = ipywidgets.FloatSlider(0.3, min=0, max=2)
+    view = widgets.Interactive(report, alpha=slider, label=ipywidgets.Dropdown(options=["noise", "signal"]))
+    assert calls == [0.3] and slider.description == "alpha"  # run once; labelled by the argument, as interact does
+    assert view.out.outputs == ({"output_type": "stream", "name": "stdout", "text": "noise: alpha = 0.3\n"},)
+    first = view.static_html()
+    assert "report" in first and "alpha = 0.3, label = &#x27;noise&#x27;" in first and "noise: alpha = 0.3" in first
+    slider.value = 1.5  # the function runs again and the live view changes; the static copy stays
+    assert calls == [0.3, 1.5] and "alpha = 1.5" in view.out.outputs[0]["text"]
+    assert view.static_html() == first and repr(view) == "Interactive(report, alpha = 1.5, label = 'noise')"
+    assert set(view.outputs()[0]) == {WIDGET_VIEW, "text/plain"}
+
+
+def test_interactive_shows_a_later_error_in_its_view_and_names_a_bad_control():
+    def invert(x):
+        print(1 / x)
+
+    slider = ipywidgets.IntSlider(1, min=0, max=2)
+    view = widgets.Interactive(invert, x=slider)
+    slider.value = 0  # no cell is running: the traceback goes into the view
+    (error,) = view.out.outputs
+    assert error["name"] == "stderr" and "ZeroDivisionError" in error["text"]
+    with pytest.raises(ZeroDivisionError):  # at the starting values the cell itself fails
+        widgets.Interactive(invert, x=ipywidgets.IntSlider(0))
+    with pytest.raises(ValueError, match=r"x: got \(0, 2\); give a control widget for every argument"):
+        widgets.Interactive(invert, x=(0, 2))
+
+
+def test_interactive_turns_a_displayed_figure_into_an_img_tag():
+    png = base64.b64encode(static.png_bytes(static.new_figure(2, 1))).decode()
+    (image,) = png_images(output_html({"output_type": "display_data", "data": {"image/png": png + "\n"}}))
+    assert image.size == (180, 90)  # 2 × 1 inches at 90 dpi
 
 
 def test_views_leave_no_figures_open_and_save_pngs(views, tmp_path):

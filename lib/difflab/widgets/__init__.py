@@ -7,15 +7,17 @@
     widgets.MemoryLedgerView(tr)       # bytes per stage and over time, by category
     widgets.TimingView(tr)             # milliseconds per stage and per step
     widgets.StepScrubber(latents, x0s) # slide through the steps: x_t and x̂0
+    widgets.Interactive(plot, alpha=FloatSlider(0.3, min=0, max=2))  # like ipywidgets.interact, plus a static copy
 
 Each view shows a live ipywidgets UI where a kernel runs, and a static HTML/PNG copy of itself where none does
-(GitHub, nbconvert): see static.py. `import difflab` does not import this package, so the library stays light
-for code that never draws.
+(GitHub, nbconvert, a lab reopened after its kernel is gone): see static.py. `import difflab` does not import this
+package, so the library stays light for code that never draws.
 """
 
+from .interactive import Interactive
 from .memory_view import MemoryLedgerView
 from .shape_view import ShapeTraceView
 from .step_scrubber import StepScrubber
 from .timing_view import TimingView
 
-__all__ = ["ShapeTraceView", "MemoryLedgerView", "TimingView", "StepScrubber"]
+__all__ = ["ShapeTraceView", "MemoryLedgerView", "TimingView", "StepScrubber", "Interactive"]

@@ -98,8 +98,10 @@ class ShapeTraceView(View):
         self.table.value = Table("Module calls, in call order", self.COLUMNS, table_rows)._repr_html_()
 
     def static_html(self) -> str:
+        """The tree as it is live; the table (one row per call, often hundreds) folded under a <details>."""
         note = f"filter: {self.filter.value!r}" if self.filter.value else ""
-        return heading("Shape trace", note) + f"<p>{self.count.value}</p>" + self.tree.value + self.table.value
+        table = f"<details><summary>table: the calls in call order</summary>{self.table.value}</details>"
+        return heading("Shape trace", note) + f"<p>{self.count.value}</p>" + self.tree.value + table
 
     def __repr__(self):
         return f"ShapeTraceView({self.count_text()})"

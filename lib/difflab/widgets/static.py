@@ -1,14 +1,27 @@
 """What every view shares: a live widget for a running kernel, and a static copy for everyone else.
 
-A notebook saved to GitHub or converted with nbconvert has no kernel behind it, so a widget alone would show up
-as a blank box or a line of text. Each view therefore hands Jupyter two renderings of itself at once:
+A notebook saved to GitHub, converted with nbconvert, or reopened in JupyterLab after its kernel is gone has no
+widget behind it: the live widget alone would show up as a line of text or as "Error displaying widget: model
+not found". Each view therefore displays two outputs, one after the other:
 
-    application/vnd.jupyter.widget-view+json   the live widget (JupyterLab and VS Code prefer this one)
-    text/html                                  tables as HTML and figures as base64 PNG <img> tags
-    text/plain                                 one line, for terminals
+    1. the live widget   application/vnd.jupyter.widget-view+json, and text/plain (one line, for terminals)
+    2. its static copy   text/html: tables as HTML, figures as base64 PNG <img> tags, and a <style> block
 
-The frontend shows the richest one it can. The static copy is taken when the view is displayed: moving a
-slider afterwards changes the live widget, not the HTML already saved in the notebook.
+The static copy is taken when the view is displayed: moving a slider afterwards changes the live widget, not
+the HTML already saved in the notebook.
+
+Why two outputs, and what the <style> block does. In one output, JupyterLab would always pick the widget mime
+type (its renderer ranks first), so after a reopen the HTML beside it would never be shown. In two outputs both
+are drawn, and CSS decides which one the reader sees, from the page as it is now:
+
+    widget output holds the live view (tagged with the class difflab-live)  → hide the static copy after it
+    widget output holds no live view (model not found, loading, or text)    → hide the widget output itself
+
+JupyterLab draws widget outputs only in trusted notebooks (its widget renderer is not "safe"), and only trusted
+HTML keeps its <style> (untrusted HTML is sanitised); so whenever the error could show, the rules apply. Saving
+stores both outputs as they are, and nothing else: no widget state goes into the notebook. Where the rules do
+not apply (an untrusted notebook, GitHub, VS Code, Colab, a terminal) both outputs show: the live widget or its
+line of text, then the static copy.
 
 Figures are `matplotlib.figure.Figure` objects drawn straight onto an Agg canvas: pyplot never sees them, so
 no figure is left open and no global plotting state changes.
@@ -19,6 +32,7 @@ import html
 import io
 
 import ipywidgets as widgets
+from IPython.display import display
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -32,6 +46,22 @@ CATEGORY_COLORS = {  # one colour per memory category, the same in every view
 CATEGORIES = tuple(CATEGORY_COLORS)  # the ledger's categories, in stacking order
 
 
+LIVE_CLASS = "difflab-live"  # on the root element of every live view
+STATIC_CLASS = "difflab-static"  # on the <div> of every static copy
+# `:has()` needs Chromium 105, Firefox 121, Safari 15.4 (2022-23); an older browser shows both outputs.
+STATIC_COPY_CSS = f"""
+.jp-OutputArea-child:has(.{LIVE_CLASS}) + .jp-OutputArea-child:has(.{STATIC_CLASS}) {{ display: none; }}
+.jp-OutputArea-child:not(:has(.{LIVE_CLASS})):has(+ .jp-OutputArea-child .{STATIC_CLASS}) {{ display: none; }}
+"""
+STATIC_NOTE = "Static copy, saved when the cell ran: run the cell to bring back the live view."
+
+
+def static_copy(body: str) -> str:
+    """The HTML of a static copy: the rules above, a note saying what it is, and the view's own HTML."""
+    note = f'<p style="color: var(--jp-ui-font-color2, gray); font-style: italic">{STATIC_NOTE}</p>'
+    return f'<style>{STATIC_COPY_CSS}</style><div class="{STATIC_CLASS}">{note}{body}</div>'
+
+
 class View:
     """Base of the widgets: subclasses set `self.widget` and define `static_html()`."""
 
@@ -40,14 +70,16 @@ class View:
     def static_html(self) -> str:
         raise NotImplementedError
 
-    def _repr_mimebundle_(self, include=None, exclude=None, **kwargs):
-        """What IPython calls to display the view: the live widget's bundle plus the static HTML."""
-        bundle = dict(self.widget._repr_mimebundle_() or {})  # widget-view+json and text/plain
-        bundle["text/plain"] = repr(self)
-        wanted = lambda mime: (include is None or mime in include) and mime not in (exclude or ())
-        if wanted("text/html"):
-            bundle["text/html"] = self.static_html()
-        return {mime: data for mime, data in bundle.items() if wanted(mime)}
+    def outputs(self) -> list[dict]:
+        """The two mimebundles the view displays: its live widget, then its static copy."""
+        self.widget.add_class(LIVE_CLASS)  # once per widget: add_class skips a class it already has
+        live = {**self.widget._repr_mimebundle_(), "text/plain": repr(self)}  # widget-view+json, text/plain
+        return [live, {"text/html": static_copy(self.static_html())}]
+
+    def _ipython_display_(self):
+        """What IPython calls to display the view (a cell ending in it, or display(view))."""
+        for bundle in self.outputs():
+            display(bundle, raw=True)
 
 
 def new_figure(width: float, height: float) -> Figure:
@@ -75,7 +107,7 @@ def img_tag(png: bytes, alt: str) -> str:
 
 
 def heading(title: str, note: str = "") -> str:
-    note = f' <span style="color:gray">{html.escape(note)}</span>' if note else ""
+    note = f' <span style="color: var(--jp-ui-font-color2, gray)">{html.escape(note)}</span>' if note else ""
     return f"<h4>{html.escape(title)}{note}</h4>"
 
 
