@@ -413,13 +413,14 @@ def test_calls_of_ever_new_shapes_are_counted_once_the_rows_are_full():
 
 
 def test_consumers_of_a_bounded_trace_still_work(long_runs, tmp_path):
-    pytest.importorskip("ipywidgets")
     from difflab import widgets
 
     tr = long_runs["auto"][0]
     events = json.loads(open(tr.save_chrome_trace(tmp_path / "run.json")).read())["traceEvents"]
     assert sum(e["ph"] == "C" for e in events) == len(tr.timeline)
     assert "Sequential.0" in str(tr.shapes.where(stage="step 0")) and tr.weight_table[0]["bytes"] == 15 * 72 * 4
-    assert "31 of 31" in widgets.ShapeTraceView(tr).count_text()
+    view = widgets.ShapeTraceView(tr)
+    assert f"31 rows, one per kind of call, stand for {tr.module_calls:,} module calls" in view.count_text()
+    assert "<th>calls</th>" in view.table.value
     for view in (widgets.MemoryLedgerView(tr), widgets.TimingView(tr)):
         assert "<img" in view.static_html()  # the figure was drawn from the thinned timeline and the stages

@@ -23,7 +23,7 @@ from .static import View, heading
 def tensors_text(tensors) -> str:
     """[{'shape': (2, 4, 8, 8), 'dtype': 'float32', 'device': 'cpu'}] → '(2, 4, 8, 8) float32 cpu'."""
     if tensors is None:
-        return "—"  # the module raised before returning
+        return "—"  # the module raised, or returned no tensor
     return "; ".join(f"{t['shape']} {t['dtype']} {t['device']}" for t in tensors)
 
 
@@ -66,6 +66,9 @@ class ShapeTraceView(View):
 
     def __init__(self, trace, max_rows: int = 200):
         self.records, self.max_rows = trace.shape_records, max_rows
+        # A long trace keeps one row per kind of call (detail="auto" or "bounded"); each row counts its calls.
+        self.summarised = getattr(trace, "summarised_after", None) is not None
+        self.module_calls = getattr(trace, "module_calls", len(self.records))
         self.filter = widgets.Text(description="filter", placeholder="stage, module or class, e.g. conv")
         self.count = widgets.HTML()
         self.tree, self.table = widgets.HTML(), widgets.HTML()
@@ -86,6 +89,11 @@ class ShapeTraceView(View):
             return "No shape records: pass the model to the trace, difflab.trace(model), to hook its modules."
         rows = self.rows
         shown = f"showing the first {self.max_rows}" if len(rows) > self.max_rows else "showing all"
+        if self.summarised:
+            kept = f"{len(self.records)} rows, one per kind of call, stand for {self.module_calls:,} module calls"
+            return (
+                f"{kept} (the trace kept summaries; pass detail='full' to keep every call); {len(rows)} match; {shown}."
+            )
         return f"{len(rows)} of {len(self.records)} module calls match; {shown}."
 
     def refresh(self):
@@ -95,7 +103,8 @@ class ShapeTraceView(View):
             return
         self.tree.value = tree_html(build_tree(rows))
         table_rows = [dict(r, inputs=tensors_text(r["inputs"]), outputs=tensors_text(r["outputs"])) for r in rows]
-        self.table.value = Table("Module calls, in call order", self.COLUMNS, table_rows)._repr_html_()
+        columns = self.COLUMNS + (["calls", "last_stage"] if self.summarised else [])
+        self.table.value = Table("Module calls, in call order", columns, table_rows)._repr_html_()
 
     def static_html(self) -> str:
         """The tree as it is live; the table (one row per call, often hundreds) folded under a <details>."""
