@@ -1,12 +1,20 @@
+import json
+import os
+import pickle
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
+import torch
 
-from difflab.exercises import LABS, check, run_checks
+from difflab import loading
+from difflab.exercises import LABS, a06, b02, check, read_progress, run_checks, wire
 from difflab.exercises.core import DONE, NOT_YET, WRONG, Lab, run_lab
+from difflab.exercises.remote import copy_back
 from difflab.exercises.starters import make_starter
+from difflab.models import AutoencoderKL
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -294,3 +302,101 @@ def test_check_command_exit_status_is_zero_only_when_every_task_is_done():
     assert ok.returncode == 0 and "3 of 3 tasks done" in ok.stdout
     todo = subprocess.run([sys.executable, "-m", "difflab.cli", "check", "a01"], capture_output=True, text=True)
     assert todo.returncode == 1 and todo.stdout.count("not yet") == 3 and "Traceback" not in todo.stdout + todo.stderr
+
+
+def test_each_check_records_the_latest_result_per_task_and_file_kind(progress_file):
+    run_checks("a01", solutions=True)
+    run_checks("a01")
+    run_checks("a01", solutions=True)
+    rows = read_progress()
+    assert sorted((r["task"], r["kind"], r["status"]) for r in rows) == sorted(
+        [(t, "solutions", DONE) for t in ("alpha_bar", "add_noise", "snr")]
+        + [(t, "starter", NOT_YET) for t in ("alpha_bar", "add_noise", "snr")]
+    )
+    row = next(r for r in rows if r["kind"] == "solutions")
+    assert row["lab"] == "a01" and row["file"] == "solutions/a01.py" and row["seconds"] >= 0 and "T" in row["time"]
+    assert json.loads(progress_file.read_text())["version"] == 1
+    assert not [p for p in progress_file.parent.iterdir() if p.suffix == ".tmp"]
+
+
+def test_an_unwritable_progress_file_does_not_break_a_check(tmp_path, monkeypatch):
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    monkeypatch.setenv("DIFFLAB_PROGRESS", str(not_a_folder / "progress.json"))
+    assert run_checks("a01", solutions=True).passed
+    assert read_progress() == []
+
+
+def round_trip(value):
+    """Out of a learner's process and back into the checker: the pickle a reply carries."""
+    return wire.loads(wire.dumps(value), "difflab_exercise_zz")
+
+
+def test_tensors_that_share_storage_still_share_it_after_the_trip():
+    x = torch.arange(12.0)
+    base, view, parameter = round_trip((x, x[2:5].view(3, 1), torch.nn.Parameter(x.view(3, 4))))
+    base[3] = 100.0
+    assert view[1, 0] == 100.0 and parameter[0, 3] == 100.0 and isinstance(parameter, torch.nn.Parameter)
+    assert torch.equal(round_trip(torch.tensor(2.5, dtype=torch.bfloat16)), torch.tensor(2.5, dtype=torch.bfloat16))
+
+
+def test_a_meta_model_and_a_state_dict_survive_the_trip():
+    model = loading.build_on_meta(AutoencoderKL, b02.VAE)
+    state_dict = b02.vae_state_dict(seed=1)
+    got_model, got_state_dict = round_trip((model, state_dict))
+    assert type(got_model) is AutoencoderKL and all(p.is_meta for p in got_model.parameters())
+    assert type(got_model.config) is type(model.config) and got_model.config == model.config
+    assert all(torch.equal(got_state_dict[k], v) for k, v in state_dict.items())
+
+
+def test_a_real_vae_computes_the_same_after_the_trip():
+    torch.manual_seed(0)
+    vae = AutoencoderKL(**b02.VAE).eval()
+    x = torch.randn(1, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(round_trip(vae).encode(x).latent_dist.mean, vae.encode(x).latent_dist.mean)
+
+
+def test_a_pipeline_survives_the_trip_tokenizer_and_scheduler_included():
+    pipeline = a06.tiny_pipeline()
+    got = round_trip(pipeline)
+    assert a06.expected_summary(got) == a06.expected_summary(pipeline)
+    assert got.tokenizer("a red circle").input_ids == pipeline.tokenizer("a red circle").input_ids
+    assert dict(got.scheduler.config) == dict(pipeline.scheduler.config)
+
+
+class Evil:
+    def __reduce__(self):
+        return (os.system, ("true",))
+
+
+@pytest.mark.parametrize("payload", [Evil(), types.SimpleNamespace(), print, torch.load])
+def test_a_reply_cannot_name_a_function_or_a_foreign_class_to_build(payload):
+    with pytest.raises(pickle.UnpicklingError):
+        wire.loads(pickle.dumps(payload), "difflab_exercise_zz")
+
+
+@pytest.mark.parametrize("offset, size, stride", [(0, (10**10,), (1,)), (3, (2,), (1,)), (0, (2,), (-1,))])
+def test_a_reply_cannot_build_a_tensor_past_its_storage(offset, size, stride):
+    with pytest.raises(pickle.UnpicklingError):  # set_ would grow an empty storage to 40 GB here
+        wire.rebuild_tensor(wire.rebuild_storage(b""), torch.float32, offset, size, stride, False, False)
+
+
+def test_an_object_of_the_learners_own_class_is_refused_by_name():
+    learner = types.ModuleType("difflab_exercise_zz")
+    exec("class Box:\n    pass", learner.__dict__)
+    sys.modules["difflab_exercise_zz"] = learner
+    try:
+        data = pickle.dumps(learner.Box())
+    finally:
+        del sys.modules["difflab_exercise_zz"]
+    with pytest.raises(wire.LearnerObject, match="Box"):
+        wire.loads(data, "difflab_exercise_zz")
+
+
+def test_arguments_changed_in_the_learners_process_change_here_in_place():
+    state, names, x, model = {"a": 1}, [1, 2], torch.zeros(3), torch.nn.Linear(2, 2)
+    changed = round_trip((({"b": 2}), [3], torch.ones(3), torch.nn.Linear(2, 3)))
+    for old, new in zip((state, names, x, model), changed):
+        copy_back(old, new)
+    assert state == {"b": 2} and names == [3] and torch.equal(x, torch.ones(3)) and model.out_features == 3

@@ -15,9 +15,13 @@ __version__ = "0.1.0"
 
 
 def check(lab: str, solutions: bool = False, file=None):
-    """Run a lab's checks on your starter file (or the solutions, or any file); shows a report, never raises."""
-    from .exercises import check as run_check  # imported here so `import difflab` stays light
+    """Run a lab's checks on your starter file (or the solutions, or any file); shows a report, never raises.
 
+    Your file runs in a process of its own: nothing it does can change, stop or hang this notebook's kernel."""
+    try:
+        from .exercises import check as run_check  # imported here so `import difflab` stays light
+    except BaseException as e:  # a broken install (or Ctrl-C during the import): say so, don't raise
+        return f"difflab.check could not load the lab checks: {type(e).__name__}: {e}"
     return run_check(lab, solutions=solutions, file=file)
 
 

@@ -18,7 +18,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from .exercises import LABS, run_checks
+from .exercises import LAB_IDS, run_checks
 from .exercises.starters import stale_starters, write_starters
 from .paths import course_root
 
@@ -221,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     starters.set_defaults(run=cmd_starters)
 
     check = command("check", help="check your implementation of a lab's tasks")
-    check.add_argument("lab", help=f"the lab id: {', '.join(LABS)}")
+    check.add_argument("lab", help=f"the lab id: {', '.join(LAB_IDS)}")
     which = check.add_mutually_exclusive_group()
     which.add_argument("--solutions", action="store_true", help="check the reference solutions instead")
     which.add_argument("--file", help="check this file instead of starters/LAB.py")

@@ -12,7 +12,9 @@ from ..trace.ledger import module_weights
 from .core import Lab, Wrong
 from .expect import describe
 
-lab = Lab("a06", "Diffusers pipeline components")
+# The checks send a pipeline with a CLIP text encoder and tokenizer: the learner's process needs their classes.
+CLIP = ("transformers.models.clip.modeling_clip", "transformers.models.clip.tokenization_clip")
+lab = Lab("a06", "Diffusers pipeline components", preload=CLIP)
 
 # diffusers' own tiny Stable Diffusion test components (as in tests/test_pipelines.py)
 UNET = dict(

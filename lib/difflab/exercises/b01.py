@@ -93,17 +93,17 @@ def check_latent_shape(m):
     expect_refused(m, 480, 832, video, {"frames": 81}, ["temporal_factor"])
 
 
-def make_probe():
-    """A stand-in model class that records the device its weights were created on."""
-    created_on = []
+class Probe(torch.nn.Module):
+    """A stand-in model that notes the device its weights were created on in the list `created_on`.
 
-    class Probe(torch.nn.Module):
-        def __init__(self, width: int = 3, depth: int = 2):
-            super().__init__()
-            self.layers = torch.nn.ModuleList(torch.nn.Linear(width, width) for _ in range(depth))
+    The list travels inside the config (the learner's param_count passes it on with **config), so it comes
+    back from the learner's process with the note in it."""
+
+    def __init__(self, width: int = 3, depth: int = 2, created_on: list | None = None):
+        super().__init__()
+        self.layers = torch.nn.ModuleList(torch.nn.Linear(width, width) for _ in range(depth))
+        if created_on is not None:
             created_on.append(self.layers[0].weight.device.type)
-
-    return Probe, created_on
 
 
 @lab.task(
@@ -112,8 +112,9 @@ def make_probe():
     "model_class(**config); then sum(p.numel() for p in model.parameters()).",
 )
 def check_param_count(m):
-    probe, created_on = make_probe()
-    expect_int(m.param_count(probe, {"width": 5, "depth": 3}), 3 * (5 * 5 + 5), "param_count(Probe, width=5, depth=3)")
+    config = {"width": 5, "depth": 3, "created_on": []}
+    expect_int(m.param_count(Probe, config), 3 * (5 * 5 + 5), "param_count(Probe, width=5, depth=3)")
+    created_on = config["created_on"]
     if created_on and created_on[-1] != "meta":
         raise Wrong(
             f"param_count built the model with its weights on {created_on[-1]}: build it on the meta device, so "

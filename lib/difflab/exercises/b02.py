@@ -106,7 +106,8 @@ def check_convert_legacy_keys(m):
         raise Wrong(f"convert_legacy_keys should return a dict, got {describe(got)}.")
     if list(old) != keys_before:
         raise Wrong("convert_legacy_keys changed the dict it was given; build and return a new one.")
-    for key, tensor in NOT_ATTENTION.items():
+    for key in NOT_ATTENTION:
+        tensor = old[key]  # the tensor as it came back from the learner's process, shared with `got`
         if key not in got:
             renamed = next((k for k, v in got.items() if v is tensor), None)
             raise Wrong(
