@@ -124,7 +124,12 @@ TEXT_TO_IMAGE_REFUSALS = [
 ]
 
 
-@pytest.mark.parametrize("kwargs, message", TEXT_TO_IMAGE_REFUSALS, ids=lambda v: str(v)[:40])
+def case_id(value) -> str:
+    """A test id that is the same in every process (xdist compares them): argument names and the message start."""
+    return "+".join(value) if isinstance(value, dict) else str(value)[:40]
+
+
+@pytest.mark.parametrize("kwargs, message", TEXT_TO_IMAGE_REFUSALS, ids=case_id)
 def test_text_to_image_refuses_before_any_model_runs(t2i, kwargs, message):
     refused(t2i, message, **(dict(prompt="a red circle", num_inference_steps=2, height=SIZE, width=SIZE) | kwargs))
 
@@ -219,7 +224,7 @@ IMAGE_REFUSALS = [
 ]
 
 
-@pytest.mark.parametrize("kwargs, message", IMAGE_REFUSALS, ids=lambda v: str(v)[:40])
+@pytest.mark.parametrize("kwargs, message", IMAGE_REFUSALS, ids=case_id)
 def test_image_to_image_refuses_before_any_model_runs(img2img, kwargs, message):
     refused(img2img, message, **(dict(prompt="a red circle", image=image(), num_inference_steps=2) | kwargs))
 
@@ -244,7 +249,7 @@ MASK_REFUSALS = [
 ]
 
 
-@pytest.mark.parametrize("kwargs, message", MASK_REFUSALS, ids=lambda v: str(v)[:40])
+@pytest.mark.parametrize("kwargs, message", MASK_REFUSALS, ids=case_id)
 def test_inpainting_refuses_before_any_model_runs(inpaint, kwargs, message):
     call = dict(prompt="a red circle", image=image(), mask_image=torch.ones(1, 1, SIZE, SIZE), num_inference_steps=2)
     refused(inpaint, message, **(call | kwargs))
