@@ -38,10 +38,20 @@ class Snippet:
         return f"<div><code>{html.escape(self.path)}</code>, lines {self.first_line}–{last}{body}</div>"
 
 
-def short_path(path: str) -> str:
-    """Path from the package folder on (lib/difflab/…), as a learner would find it in the repo."""
-    parts = Path(path).parts
-    return "/".join(parts[parts.index("difflab") - 1 :]) if "difflab" in parts else path
+PACKAGE = Path(__file__).resolve().parent  # …/lib/difflab in a checkout, …/site-packages/difflab when installed
+
+
+def short_path(path: str, package: Path = PACKAGE) -> str:
+    """A file of the package as 'lib/difflab/noise.py' (its folder and the one above it), as a learner finds it.
+
+    Measured from the package's own location, not by searching the path for a folder named "difflab": a checkout
+    cloned into a folder called difflab has two of them. Files outside the package keep their full path.
+    """
+    try:
+        inside = Path(path).resolve().relative_to(package)
+    except ValueError:
+        return str(path)
+    return Path(package.parent.name, package.name, inside).as_posix()
 
 
 def show_source(obj, start: str | None = None, end: str | None = None) -> Snippet:
