@@ -25,7 +25,10 @@ import sys
 REQUIREMENT = "torch>=2.4"  # the range pyproject.toml asks for
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 CPU_CANDIDATES = [
-    ("PyTorch's CPU index", ["--index-url", CPU_INDEX, "--timeout", "15", "--retries", "1"]),
+    (
+        "PyTorch's CPU index and pip's own configured sources",
+        ["--index-url", CPU_INDEX, "--timeout", "15", "--retries", "1"],
+    ),
     ("wheels on this disk", ["--no-index"]),
     ("PyPI", []),
 ]
