@@ -1,6 +1,7 @@
 import json
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 import types
@@ -19,6 +20,19 @@ from difflab.models import AutoencoderKL
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture
+def pristine_course(tmp_path, monkeypatch):
+    """A course folder whose starters are freshly generated from solutions/: the learner's own starters/ (their
+    work, perhaps half done) must not change what these tests see."""
+    course = tmp_path / "course"
+    (course / "starters").mkdir(parents=True)
+    shutil.copytree(ROOT / "solutions", course / "solutions")
+    for solution in sorted((course / "solutions").glob("*.py")):
+        (course / "starters" / solution.name).write_text(make_starter(solution.read_text(), solution.stem))
+    monkeypatch.setenv("DIFFLAB_ROOT", str(course))
+    return course
+
+
 @pytest.mark.parametrize("lab", list(LABS))
 def test_every_solution_passes_every_task(lab):
     report = run_checks(lab, solutions=True)
@@ -27,7 +41,7 @@ def test_every_solution_passes_every_task(lab):
 
 
 @pytest.mark.parametrize("lab", list(LABS))
-def test_every_untouched_starter_is_not_yet_for_every_task(lab):
+def test_every_untouched_starter_is_not_yet_for_every_task(lab, pristine_course):
     report = run_checks(lab)
     assert [r.status for r in report.results] == [NOT_YET] * len(LABS[lab].tasks), str(report)
     assert all(f"{lab}: " in r.reason for r in report.results)
@@ -269,11 +283,6 @@ def test_malformed_solution_regions_are_refused_with_the_line(source, message):
         make_starter(source, "a99")
 
 
-def test_committed_starters_are_generated_from_solutions():
-    for solution in (ROOT / "solutions").glob("*.py"):
-        assert (ROOT / "starters" / solution.name).read_text() == make_starter(solution.read_text(), solution.stem)
-
-
 def test_starters_check_command_fails_when_a_starter_is_stale(tmp_path):
     (tmp_path / "solutions").mkdir()
     (tmp_path / "starters").mkdir()
@@ -295,7 +304,7 @@ def test_starters_check_command_fails_when_a_starter_is_stale(tmp_path):
     assert "NotImplementedError" in starter.read_text()
 
 
-def test_check_command_exit_status_is_zero_only_when_every_task_is_done():
+def test_check_command_exit_status_is_zero_only_when_every_task_is_done(pristine_course):
     ok = subprocess.run(
         [sys.executable, "-m", "difflab.cli", "check", "a01", "--solutions"], capture_output=True, text=True
     )
@@ -304,7 +313,7 @@ def test_check_command_exit_status_is_zero_only_when_every_task_is_done():
     assert todo.returncode == 1 and todo.stdout.count("not yet") == 3 and "Traceback" not in todo.stdout + todo.stderr
 
 
-def test_each_check_records_the_latest_result_per_task_and_file_kind(progress_file):
+def test_each_check_records_the_latest_result_per_task_and_file_kind(progress_file, pristine_course):
     run_checks("a01", solutions=True)
     run_checks("a01")
     run_checks("a01", solutions=True)

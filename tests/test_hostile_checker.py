@@ -21,11 +21,12 @@ from difflab.exercises import NOT_YET, check, run_checks
 from difflab.exercises import a01 as a01_checks
 from difflab.exercises.core import DONE, WRONG, Lab, run_lab
 from difflab.exercises.launch import Zygote, launcher
+from difflab.exercises.starters import make_starter
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = ROOT / "solutions"
 SOLUTION = (SOLUTIONS / "a01.py").read_text()
-STARTER = (ROOT / "starters" / "a01.py").read_text()
+STARTER = make_starter(SOLUTION, "a01")  # as generated, not the learner's starters/a01.py (their work)
 TASKS = ["alpha_bar", "add_noise", "snr"]
 
 
