@@ -105,3 +105,13 @@ def test_flow_velocity_is_the_derivative_of_the_interpolation():
     derivative = (noise.flow_interpolate(x0, eps, 0.4 + h) - noise.flow_interpolate(x0, eps, 0.4 - h)) / (2 * h)
     torch.testing.assert_close(derivative, noise.flow_velocity(x0, eps), rtol=1e-6, atol=1e-6)
     torch.testing.assert_close(noise.flow_interpolate(x0, eps, 1.0), eps)
+
+
+def test_randn_tensor_draws_one_sample_per_generator_where_the_generator_lives():
+    g = lambda seed: torch.Generator().manual_seed(seed)
+    torch.testing.assert_close(noise.randn_tensor((2, 3), g(0)), torch.randn((2, 3), generator=g(0)), rtol=0, atol=0)
+    batch = noise.randn_tensor((2, 3, 4), [g(5), g(6)], torch.float64)
+    assert batch.dtype == torch.float64 and batch.device.type == "cpu"
+    torch.testing.assert_close(batch[1:], torch.randn((1, 3, 4), generator=g(6), dtype=torch.float64), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="generator: got a list of 3 generators for a batch of 2"):
+        noise.randn_tensor((2, 3), [g(0)] * 3)

@@ -68,6 +68,7 @@ def both_pipelines(tokenizer, scheduler_name="ddim"):
         "ddim": diffusers.DDIMScheduler,
         "euler": diffusers.EulerDiscreteScheduler,
         "dpm++": diffusers.DPMSolverMultistepScheduler,
+        "euler_a": diffusers.EulerAncestralDiscreteScheduler,
     }[scheduler_name](**config)
     theirs = diffusers.StableDiffusionPipeline(
         vae=vae,
@@ -106,6 +107,18 @@ def test_text_to_image_matches_diffusers_image_for_image(tokenizer, scheduler_na
     got = ours(**kwargs, generator=torch.Generator().manual_seed(0))
     assert got.shape == expected.shape == (2, 64, 64, 3)
     assert np.abs(got - expected).max() <= 1e-4
+
+
+def test_a_stochastic_sampler_draws_each_images_noise_from_its_own_generator_as_diffusers_does(tokenizer):
+    # euler_a adds fresh noise every step: with one generator per image, image i depends on generator i alone.
+    ours, theirs = both_pipelines(tokenizer, "euler_a")
+    kwargs = dict(prompt=["a red circle", "a blue square"], num_inference_steps=4, height=64, width=64)
+    seeds = lambda *s: [torch.Generator().manual_seed(i) for i in s]
+    expected = theirs(**kwargs, output_type="np", generator=seeds(3, 4)).images
+    got = ours(**kwargs, output_type="np", generator=seeds(3, 4))
+    assert np.abs(got - expected).max() <= 1e-4
+    alone = ours("a blue square", num_inference_steps=4, height=64, width=64, output_type="np", generator=seeds(4))
+    assert np.abs(got[1:] - alone).max() <= 1e-5
 
 
 def test_batched_and_two_pass_guidance_give_the_same_image(tokenizer):

@@ -171,3 +171,22 @@ def rescale_zero_terminal_snr(betas: torch.Tensor) -> torch.Tensor:
     ab = root_ab**2
     alphas = torch.cat([ab[:1], ab[1:] / ab[:-1]])  # undo the cumulative product
     return 1 - alphas
+
+
+def randn_tensor(shape: tuple, generator=None, dtype=torch.float32, device=None) -> torch.Tensor:
+    """Standard-normal noise z ~ N(0, I) of `shape`, drawn where its generator lives, then moved to `device`.
+
+    As diffusers' `randn_tensor`: a CPU generator draws on the CPU even for a CUDA sampler (so a seed gives the same
+    image on any device), and a list of generators gives one per batch item: sample i comes from generator i, so
+    each image of a batch can be reproduced alone. device=None: the generator's device, or the CPU without one.
+    """
+    if isinstance(generator, list):
+        if len(generator) != shape[0]:
+            raise ValueError(
+                f"generator: got a list of {len(generator)} generators for a batch of {shape[0]}; pass one generator "
+                "per sample, or a single generator for the whole batch."
+            )
+        parts = [randn_tensor((1, *shape[1:]), g, dtype) for g in generator]  # (1, …) each, on its generator
+        return torch.cat([p.to(parts[0].device) for p in parts]).to(device or parts[0].device)
+    where = generator.device if generator is not None else (device or "cpu")
+    return torch.randn(shape, generator=generator, dtype=dtype, device=where).to(device or where)

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..noise import randn_tensor
 from ..schedulers.base import SchedulerConfig
 from .config_schema import VAE_FIELDS, check_fields, config_dict
 from .modeling import ModelMixin
@@ -57,9 +58,8 @@ class DiagonalGaussianDistribution:
 
         ε is drawn on the generator's device (so a CPU generator gives the same z on any device), then moved.
         """
-        device = generator.device if generator is not None else self.mean.device
-        eps = torch.randn(self.mean.shape, generator=generator, device=device, dtype=self.mean.dtype)
-        return self.mean + self.std * eps.to(self.mean.device)
+        eps = randn_tensor(self.mean.shape, generator, self.mean.dtype, self.mean.device)
+        return self.mean + self.std * eps
 
     def mode(self) -> torch.Tensor:
         """The most likely latent, μ (what pipelines use for img2img unless they ask to sample)."""

@@ -7,12 +7,13 @@ it (round-tripped through the VAE). images.py says which images are accepted.
 
 import torch
 
+from ..noise import randn_tensor
 from ..sampling import denoise
 from ..trace import stage, tag
 from .base import dtype_of
 from .checks import check_size, check_strength
 from .images import check_image, image_shape, postprocess, to_model_range
-from .text_to_image import TextToImagePipeline, randn, step_generator
+from .text_to_image import TextToImagePipeline
 
 
 class Image2ImagePipeline(TextToImagePipeline):
@@ -55,7 +56,7 @@ class Image2ImagePipeline(TextToImagePipeline):
     def noised_image_latents(self, image, batch_size, timesteps, generator):
         """x_{t_start}: the image latents pushed forward to the first timestep run (plus the noise used)."""
         init = self.encode_images(to_model_range(image), batch_size, generator)  # (B, 4, h, w)
-        noise = randn(init.shape, generator, init.dtype).to(self.device)
+        noise = randn_tensor(init.shape, generator, init.dtype).to(self.device)
         if len(timesteps) == 0:
             return init, init, noise
         return self.scheduler.add_noise(init, noise, timesteps[:1].repeat(batch_size)), init, noise
@@ -95,7 +96,7 @@ class Image2ImagePipeline(TextToImagePipeline):
                     self.scheduler,
                     tag("latents", latents),
                     timesteps,
-                    step_generator(generator),
+                    generator,
                     callback,
                     **self.step_kwargs(eta),
                 )

@@ -17,7 +17,6 @@ from ..trace import stage, tag
 from .checks import check_strength
 from .image_to_image import Image2ImagePipeline
 from .images import check_mask, image_shape, mask_shape, postprocess, to_mask, to_model_range
-from .text_to_image import step_generator
 
 
 class InpaintPipeline(Image2ImagePipeline):
@@ -84,7 +83,7 @@ class InpaintPipeline(Image2ImagePipeline):
                     self.scheduler,
                     tag("latents", latents),
                     timesteps,
-                    step_generator(generator),
+                    generator,
                     callback_blend,
                     **self.step_kwargs(eta),
                 )

@@ -10,6 +10,7 @@ import inspect
 
 import torch
 
+from ..noise import randn_tensor
 from ..sampling import denoise
 from ..trace import stage, tag
 from .base import Pipeline, dtype_of
@@ -35,22 +36,6 @@ from .memory import check_memory, estimate_memory
 def cfg_combine(noise_uncond: torch.Tensor, noise_text: torch.Tensor, guidance_scale: float) -> torch.Tensor:
     """Classifier-free guidance: ε̂ = ε̂_uncond + w·(ε̂_text - ε̂_uncond) (Ho & Salimans 2022)."""
     return noise_uncond + guidance_scale * (noise_text - noise_uncond)
-
-
-def randn(shape: tuple, generator, dtype: torch.dtype) -> torch.Tensor:
-    """Gaussian noise drawn on the CPU; with a list of generators, sample i comes from generator i (as diffusers)."""
-    if isinstance(generator, list):
-        return torch.cat([torch.randn((1, *shape[1:]), generator=g, dtype=dtype) for g in generator])
-    return torch.randn(shape, generator=generator, dtype=dtype)
-
-
-def step_generator(generator):
-    """The one generator a scheduler's step draws fresh noise from: with a list, the first.
-
-    Only the stochastic samplers use it (euler_a, ddpm, DDIM with eta > 0): for them image i depends on
-    generator 0 as well as on generator i, because a scheduler takes a single generator.
-    """
-    return generator[0] if isinstance(generator, list) else generator
 
 
 class TextToImagePipeline(Pipeline):
@@ -87,9 +72,7 @@ class TextToImagePipeline(Pipeline):
     def prepare_latents(self, batch_size: int, height: int, width: int, generator=None, latents=None):
         """x_T: Gaussian noise (drawn on the CPU, so a seed gives the same image on any device) × init_noise_sigma."""
         if latents is None:
-            latents = randn(
-                self.latent_shape(batch_size, height, width), generator, dtype_of(self.unet)
-            )  # (B, 4, H/8, W/8)
+            latents = randn_tensor(self.latent_shape(batch_size, height, width), generator, dtype_of(self.unet))
         return latents.to(self.device) * self.scheduler.init_noise_sigma
 
     def guided_model(self, prompt_embeds, negative_embeds, guidance_scale: float, cfg: str = "batched"):
@@ -220,7 +203,7 @@ class TextToImagePipeline(Pipeline):
                     self.scheduler,
                     latents,
                     self.scheduler.timesteps,
-                    step_generator(generator),
+                    generator,
                     callback,
                     **self.step_kwargs(eta),
                 )

@@ -99,11 +99,8 @@ class DDIMScheduler(Scheduler):
         prev_sample = ab_prev.sqrt() * x0 + (1 - ab_prev - std_dev**2).sqrt() * eps
         if eta > 0:
             if variance_noise is None:
-                variance_noise = torch.randn(
-                    model_output.shape,
-                    generator=generator,
-                    dtype=model_output.dtype,
-                    device=model_output.device,
+                variance_noise = noise.randn_tensor(
+                    model_output.shape, generator, model_output.dtype, model_output.device
                 )
             prev_sample = prev_sample + std_dev * variance_noise
         return SchedulerOutput(prev_sample=prev_sample, pred_original_sample=x0)

@@ -124,5 +124,5 @@ class DDPMScheduler(Scheduler):
             std = torch.exp(0.5 * torch.log(variance.clamp(min=1e-20)))
         else:
             std = variance.sqrt()
-        z = torch.randn(model_output.shape, generator=generator, dtype=model_output.dtype, device=model_output.device)
+        z = noise.randn_tensor(model_output.shape, generator, model_output.dtype, model_output.device)
         return SchedulerOutput(prev_sample=mean + std * z, pred_original_sample=x0)

@@ -227,9 +227,7 @@ class EulerDiscreteScheduler(SigmaScheduler):
         gamma = min(s_churn / (len(self.sigmas) - 1), 2**0.5 - 1) if s_tmin <= sigma <= s_tmax else 0.0
         sigma_hat = sigma * (gamma + 1)  # σ̂ = (1+γ)·σ
         if gamma > 0:  # x̂ = x + s_noise·√(σ̂² - σ²)·z
-            z = torch.randn(
-                model_output.shape, generator=generator, dtype=model_output.dtype, device=model_output.device
-            )
+            z = noise.randn_tensor(model_output.shape, generator, model_output.dtype, model_output.device)
             sample = sample + z * s_noise * (sigma_hat**2 - sigma**2) ** 0.5
 
         # ε̂ is read at σ̂ (x̂0 = x̂ - σ̂·ε̂); diffusers reads v̂ at σ, which we match (they agree when γ = 0).

@@ -15,6 +15,7 @@ samples the reverse SDE, not the ODE), so the image changes with the generator a
 
 import torch
 
+from .. import noise
 from .base import SchedulerOutput
 from .euler import SigmaScheduler, x0_from_sigma_form
 
@@ -55,6 +56,6 @@ class EulerAncestralDiscreteScheduler(SigmaScheduler):
         sigma_down = (sigma_next**2 - sigma_up**2) ** 0.5
         derivative = (sample - x0) / sigma  # d = dx/dσ
         prev_sample = sample + derivative * (sigma_down - sigma)  # deterministic Euler step to σ_down
-        z = torch.randn(model_output.shape, generator=generator, dtype=model_output.dtype, device=model_output.device)
+        z = noise.randn_tensor(model_output.shape, generator, model_output.dtype, model_output.device)
         prev_sample = prev_sample + z * sigma_up  # fresh noise back up to σ_{i+1}
         return SchedulerOutput(prev_sample=prev_sample.to(model_output.dtype), pred_original_sample=x0)

@@ -20,7 +20,7 @@ import math
 
 import torch
 
-from ..noise import expand_to, flow_interpolate
+from ..noise import expand_to, flow_interpolate, randn_tensor
 from .base import Scheduler, SchedulerOutput, check_choice, check_num_inference_steps, timestep_index
 
 # diffusers fields difflab leaves out: the one value accepted, and what to do instead.
@@ -103,7 +103,7 @@ class FlowMatchEulerDiscreteScheduler(Scheduler):
         x = sample.float()
         x0 = x - sigma * model_output  # x̂0 = x_σ - σ·v̂
         if self.config.stochastic_sampling:  # jump to x̂0, then re-noise to σ_next with fresh noise
-            z = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+            z = randn_tensor(x.shape, generator, x.dtype, x.device)
             prev_sample = flow_interpolate(x0, z, sigma_next)
         else:
             prev_sample = x + (sigma_next - sigma) * model_output  # Euler: x_{σ_next} = x_σ + (σ_next - σ)·v̂
