@@ -25,6 +25,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import platform
 import re
 import shutil
 import signal
@@ -111,6 +112,9 @@ window.difflabTest = {
   },
   async useTheme(theme) {  // re-theme the running app: the kernel and its widgets stay live
     await window.jupyterapp.commands.execute('apputils:change-theme', {theme});
+  },
+  isDirty(path) {
+    return this.panel(path).context.model.dirty;
   },
   async saveAndShutDown(path) {
     const panel = this.panel(path);
@@ -360,6 +364,22 @@ def run_all_and_check_live(notebook: NotebookPage):
             assert not cell.locator(".difflab-static").is_visible(), f"cell {index}: static copy beside the live view"
 
 
+def check_opens_unmodified(notebook: NotebookPage):
+    """Opening a lab marks it modified only if JupyterLab rewrites its metadata: the kernelspec and language_info
+    are stored as it writes them, but language_info.version is the kernel's Python, which differs between machines."""
+    stored = json.loads((notebook.server.course / notebook.path).read_text())["metadata"]["language_info"]
+    rewritten = stored.get("version") != platform.python_version()
+    with notebook.step("checking that opening the lab did not mark it modified"):
+        notebook.page.wait_for_timeout(1000)  # the kernel's language_info arrives with its first idle status
+        dirty = notebook.js("isDirty", notebook.path)
+        assert dirty == rewritten, (
+            f"opening it left it {'modified' if dirty else 'unmodified'}: its stored kernelspec or language_info "
+            "differs from what JupyterLab writes (see tests/test_notebooks_stored_clean.py)"
+            if dirty
+            else "a Python other than the stored language_info.version did not mark it modified"
+        )
+
+
 def check_a_control_changes_its_view(notebook: NotebookPage):
     """In a TimingView, choose 'depth 2': the figure is drawn again (a different PNG) and the table lists steps."""
     from playwright.sync_api import expect
@@ -402,6 +422,7 @@ def check_static_copies(notebook: NotebookPage):
 def test_lab_runs_live_then_reopens_with_static_copies(browser, lab_server, lab):
     notebook = NotebookPage(browser, lab_server, lab, "light")
     try:
+        check_opens_unmodified(notebook)
         run_all_and_check_live(notebook)
         if lab.stem == "00_start_here":
             check_a_control_changes_its_view(notebook)
