@@ -210,6 +210,35 @@ WRONG_IMPLEMENTATIONS = [
         "return latents.std().item()",
         "latents with std 5.5 overall",
     ),
+    # Plausible code that returns the right numbers but changes the caller's tensors, or breaks at an edge size.
+    (
+        "a04",
+        "cfg_combine",
+        "return noise_uncond + guidance_scale * (noise_text - noise_uncond)",
+        "return noise_uncond.add_(guidance_scale * (noise_text - noise_uncond))",
+        "changed its argument `noise_uncond` in place",
+    ),
+    (
+        "a03",
+        "euler_step",
+        "return x + (sigma_next - sigma) * eps",
+        "x += (sigma_next - sigma) * eps\n    return x",
+        "changed its argument `x` in place",
+    ),
+    (
+        "a03",
+        "karras_sigmas",
+        "ramp = torch.linspace(0, 1, n, dtype=torch.float64)",
+        "ramp = torch.arange(n, dtype=torch.float64) / (n - 1)",
+        "divides 0 by 0 when n = 1",
+    ),
+    (
+        "b01",
+        "param_count",
+        "return sum(p.numel() for p in model.parameters())",
+        "return sum(t.numel() for t in model.state_dict().values())",
+        "counts the model's buffer",
+    ),
 ]
 
 

@@ -6,7 +6,7 @@ import torch
 
 from ..pipelines.text_to_image import TextToImagePipeline, cfg_combine
 from .core import Lab, Wrong
-from .expect import describe, expect_tensor
+from .expect import describe, expect_inputs_unchanged, expect_tensor
 
 lab = Lab("a04", "CFG code reading")
 
@@ -24,7 +24,10 @@ def check_cfg_combine(m):
     noise_uncond, noise_text = noise_pair((2, 4, 8, 8), seed=0)  # (B, 4, h, w), as the pipeline's UNet returns
     for w in (0.0, 1.0, 3.0, 7.5):
         expected = cfg_combine(noise_uncond, noise_text, w)
-        expect_tensor(m.cfg_combine(noise_uncond, noise_text, w), expected, f"cfg_combine at guidance_scale = {w:g}")
+        originals = {"noise_uncond": noise_uncond.clone(), "noise_text": noise_text.clone()}
+        got = m.cfg_combine(noise_uncond, noise_text, w)
+        expect_inputs_unchanged(originals, {"noise_uncond": noise_uncond, "noise_text": noise_text}, "cfg_combine")
+        expect_tensor(got, expected, f"cfg_combine at guidance_scale = {w:g}")
 
 
 class RecordingUNet:

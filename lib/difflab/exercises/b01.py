@@ -102,6 +102,7 @@ class Probe(torch.nn.Module):
     def __init__(self, width: int = 3, depth: int = 2, created_on: list | None = None):
         super().__init__()
         self.layers = torch.nn.ModuleList(torch.nn.Linear(width, width) for _ in range(depth))
+        self.register_buffer("scale", torch.ones(width))  # state, not a parameter (like BatchNorm's running mean)
         if created_on is not None:
             created_on.append(self.layers[0].weight.device.type)
 
@@ -113,7 +114,13 @@ class Probe(torch.nn.Module):
 )
 def check_param_count(m):
     config = {"width": 5, "depth": 3, "created_on": []}
-    expect_int(m.param_count(Probe, config), 3 * (5 * 5 + 5), "param_count(Probe, width=5, depth=3)")
+    got = m.param_count(Probe, config)
+    if got == 3 * (5 * 5 + 5) + 5:
+        raise Wrong(
+            "param_count(Probe, width=5, depth=3) gave 95, which counts the model's buffer `scale` (5 entries) as "
+            "well: a buffer is state, not a parameter. Sum over model.parameters(), not model.state_dict()."
+        )
+    expect_int(got, 3 * (5 * 5 + 5), "param_count(Probe, width=5, depth=3)")
     created_on = config["created_on"]
     if created_on and created_on[-1] != "meta":
         raise Wrong(

@@ -70,6 +70,19 @@ def expect_value_error(run, shown: str, words: list[str], should_name: str, why:
     raise Wrong(f"{shown} returned {got!r}; {why}: it should raise ValueError.")
 
 
+def expect_inputs_unchanged(originals: dict, arguments: dict, call: str):
+    """Each tensor argument must hold what it held before the call (`originals`: name → a clone taken before).
+
+    A function that updates its input in place (`x += …`, `x.mul_(…)`) returns the right numbers and silently
+    changes the caller's tensor: the pipeline's latents, or the prediction it uses again for the next step."""
+    for name, before in originals.items():
+        if not torch.equal(arguments[name], before):
+            raise Wrong(
+                f"{call} changed its argument `{name}` in place; the caller still needs it. Compute a new tensor "
+                f"(`a + w * b`) instead of updating `{name}` (`{name} += …`, `{name}.add_(…)`)."
+            )
+
+
 def first_index(mask: torch.Tensor) -> tuple:
     """The first True position of a boolean tensor as an index tuple."""
     flat = int(mask.reshape(-1).nonzero()[0])
