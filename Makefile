@@ -18,6 +18,8 @@ $(PY):
 $(STAMP): pyproject.toml tools/install_torch.py | $(PY)
 	$(PY) tools/install_torch.py
 	$(PY) -m pip install -e ".[test]"
+	# DiffSynth-Studio's source, for difflab.upstream to read (never imported: its dependencies stay out).
+	$(PY) -m pip install --no-deps diffsynth==2.1.12
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -134,7 +134,7 @@ def updated_files() -> dict[Path, str]:
         raise ValueError(f"{lab00.name}: needs one markdown cell holding {BEGIN} … {END}")
     source = replace_between_markers("".join(cells[0]["source"]), lab00_map(labs), lab00.name)
     cells[0]["source"] = source.splitlines(keepends=True)
-    texts[lab00] = json.dumps(notebook, indent=1, ensure_ascii=False) + "\n"
+    texts[lab00] = json.dumps(notebook, indent=1, ensure_ascii=False, sort_keys=True) + "\n"  # as Jupyter writes it
     return texts
 
 

@@ -54,19 +54,25 @@ def short_path(path: str, package: Path = PACKAGE) -> str:
     return Path(package.parent.name, package.name, inside).as_posix()
 
 
-def show_source(obj, start: str | None = None, end: str | None = None) -> Snippet:
-    """The source of a function, method, class or module, optionally cut from `start` to `end` (substrings)."""
-    lines, first = inspect.getsourcelines(obj)
-    lines = [line.rstrip("\n") for line in lines]
-    first = max(first, 1)
+def cut(lines: list[str], first: int, start: str | None, end: str | None, where: str) -> tuple[int, list[str]]:
+    """(first line number, lines) from the first line containing `start` to the next containing `end`."""
     if start is not None:
         hits = [i for i, line in enumerate(lines) if start in line]
         if not hits:
-            raise ValueError(f"start: {start!r} does not occur in the source of {obj.__qualname__}")
+            raise ValueError(f"start: {start!r} does not occur in {where}; pass a substring of one of its lines")
         lines, first = lines[hits[0] :], first + hits[0]
     if end is not None:
         hits = [i for i, line in enumerate(lines) if end in line and (i > 0 or start is None)]
         if not hits:
-            raise ValueError(f"end: {end!r} does not occur after start in the source of {obj.__qualname__}")
+            raise ValueError(f"end: {end!r} does not occur after start in {where}; pass a substring of a later line")
         lines = lines[: hits[0] + 1]
+    return first, lines
+
+
+def show_source(obj, start: str | None = None, end: str | None = None) -> Snippet:
+    """The source of a function, method, class or module, optionally cut from `start` to `end` (substrings)."""
+    lines, first = inspect.getsourcelines(obj)
+    lines = [line.rstrip("\n") for line in lines]
+    name = getattr(obj, "__qualname__", getattr(obj, "__name__", repr(obj)))  # a module has no __qualname__
+    first, lines = cut(lines, max(first, 1), start, end, f"the source of {name}")
     return Snippet(short_path(inspect.getsourcefile(inspect.unwrap(obj))), first, lines)  # unwrap: @torch.no_grad()
