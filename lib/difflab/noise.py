@@ -24,7 +24,7 @@ def beta_schedule(
     beta_start: float = 0.0001,
     beta_end: float = 0.02,
 ) -> torch.Tensor:
-    """β_1 … β_T as a float32 tensor of shape (T,), named as in diffusers' `beta_schedule` field."""
+    """β_t for t = 0 … T-1 as a float32 tensor of shape (T,), named as in diffusers' `beta_schedule` field."""
     T = num_train_timesteps
     if name == "linear":  # DDPM: β rises linearly
         return torch.linspace(beta_start, beta_end, T, dtype=torch.float32)

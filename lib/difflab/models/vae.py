@@ -62,7 +62,7 @@ class DiagonalGaussianDistribution:
         return self.mean + self.std * eps
 
     def mode(self) -> torch.Tensor:
-        """The most likely latent, μ (what pipelines use for img2img unless they ask to sample)."""
+        """The most likely latent, μ (diffusers' retrieve_latents, sample_mode="argmax"; img2img samples instead)."""
         return self.mean
 
     def kl(self, other: "DiagonalGaussianDistribution | None" = None) -> torch.Tensor:

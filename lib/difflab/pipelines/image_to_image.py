@@ -24,9 +24,9 @@ class Image2ImagePipeline(TextToImagePipeline):
             return posterior.sample(generator) * self.vae.config.scaling_factor
 
     def encode_images(self, image: torch.Tensor, batch_size: int, generator=None) -> torch.Tensor:
-        """Latents for each of the batch_size images: the image(s) encoded, repeated to the batch.
-
-        With a list of generators (one per image, as diffusers), each repeated image is encoded with its own.
+        """Latents for each of the batch_size images: the image(s) encoded, each repeated in place (a a b b, as the
+        prompt embeddings are; diffusers repeats the whole list, a b a b). With a list of generators (one per image),
+        each repeated image is encoded with its own.
         """
         if isinstance(generator, list):
             image = image.repeat_interleave(batch_size // len(image), 0)
