@@ -64,7 +64,8 @@ class Scheduler:
         """Build from a config dict (e.g. another scheduler's `.config` or a scheduler_config.json).
 
         Keys this scheduler does not take (other schedulers' fields, `_class_name`) are set aside in
-        `ignored_config`, as diffusers does, so schedulers can be swapped on one config.
+        `ignored_config`, so schedulers can be swapped on one config. (diffusers keeps them inside the new
+        scheduler's config instead, where they survive the next swap.)
         """
         fields = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
         merged = {**dict(config), **overrides}
