@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import wrong
 
 from difflab import loading
 from difflab.exercises import LABS, a06, b02, check, read_progress, run_checks, wire
@@ -57,189 +58,7 @@ def with_change(tmp_path, lab, old, new):
     return path
 
 
-WRONG_IMPLEMENTATIONS = [
-    (
-        "a01",
-        "alpha_bar",
-        "torch.cumprod(1 - betas, dim=0)",
-        "torch.cumsum(1 - betas, dim=0)",
-        "first mismatch at index (1,)",
-    ),
-    (
-        "a01",
-        "alpha_bar",
-        "torch.cumprod(1 - betas, dim=0)",
-        "torch.cumprod(1 - betas, dim=0)[1:]",
-        "expected shape (1000,), got (999,)",
-    ),
-    (
-        "a01",
-        "add_noise",
-        "ab.sqrt() * x0 + (1 - ab).sqrt() * noise",
-        "ab * x0 + (1 - ab) * noise",
-        "first mismatch",
-    ),
-    ("a01", "add_noise", "reshape(-1, *([1] * (x0.ndim - 1)))", "reshape(-1, 1, 1, 1)", "x0 of shape (2, 5)"),
-    (
-        "a01",
-        "snr",
-        "alpha_bar / (1 - alpha_bar)",
-        "(alpha_bar / (1 - alpha_bar)).double()",
-        "expected dtype torch.float32",
-    ),
-    (
-        "a01",
-        "snr",
-        "alpha_bar / (1 - alpha_bar)",
-        "alpha_bar.tolist()",
-        "should return a torch.Tensor, got list",
-    ),
-    ("a02", "x0_from_eps", "/ alpha_bar_t.sqrt()", "/ alpha_bar_t", "first mismatch"),
-    (
-        "a02",
-        "v_target",
-        "alpha_bar_t.sqrt() * noise - (1 - alpha_bar_t).sqrt() * x0",
-        "noise - x0",
-        "v_target at",
-    ),
-    (
-        "a02",
-        "ddpm_step",
-        "variance = (1 - ab_prev) / (1 - ab_t) * beta_t",
-        "variance = beta_t",
-        "ddpm_step at t = ",
-    ),
-    (
-        "a03",
-        "ddim_step",
-        "(1 - alpha_bar_prev - sigma**2).sqrt()",
-        "(1 - alpha_bar_prev).sqrt()",
-        "eta = 1.0",
-    ),
-    (
-        "a03",
-        "karras_sigmas",
-        "ramp * (bottom - top)) ** rho",
-        "ramp * (bottom - top)) ** 2",
-        "karras_sigmas(0.0292",
-    ),
-    ("a03", "euler_step", "(sigma_next - sigma) * eps", "(sigma - sigma_next) * eps", "euler_step from σ"),
-    (
-        "a04",
-        "cfg_combine",
-        "noise_uncond + guidance_scale * (noise_text - noise_uncond)",
-        "noise_text + guidance_scale * (noise_uncond - noise_text)",
-        "cfg_combine at guidance_scale = 0",
-    ),
-    (
-        "a04",
-        "batched_cfg_inputs",
-        "torch.cat([negative_embeds, prompt_embeds])",
-        "torch.cat([prompt_embeds, negative_embeds])",
-        "is [text; uncond]",
-    ),
-    (
-        "a06",
-        "component_summary",
-        "t.numel() * t.element_size() for t in tensors",
-        "t.numel() * 4 for t in tensors",
-        "4 bytes per element",
-    ),
-    (
-        "a06",
-        "swap_scheduler",
-        "schedulers.get(name, **pipeline.scheduler.config)",
-        "schedulers.get(name)",
-        "from the old one's config, not from defaults",
-    ),
-    (
-        "b02",
-        "hash_state_dict_keys",
-        "lines.append(f\"{name}:{','.join(str(d) for d in shape)}\")",
-        "lines.append(name)",
-        "the hash of the names alone",
-    ),
-    (
-        "b02",
-        "convert_legacy_keys",
-        'if "attentions" in parts and parts[-2] in LEGACY_ATTENTION_NAMES:',
-        "if parts[-2] in LEGACY_ATTENTION_NAMES:",
-        "renamed 'lookup.key.weight' to 'lookup.to_k.weight'",
-    ),
-    ("b02", "load_into", "strict=True, assign=True", "strict=True, assign=False", "on the meta device"),
-    (
-        "b02",
-        "load_into",
-        "if missing or unexpected or mismatched:",
-        "if unexpected or mismatched:",
-        "raised RuntimeError",
-    ),
-    (
-        "a05",
-        "latent_shape",
-        "return (latent_channels, height // vae_scale_factor, width // vae_scale_factor)",
-        "return (latent_channels, width // vae_scale_factor, height // vae_scale_factor)",
-        "expected (4, 64, 96)",
-    ),
-    (
-        "a05",
-        "latent_shape",
-        'for name, value in (("height", height), ("width", width)):',
-        'for name, value in (("height", height),):',
-        "width 70 is not a multiple of 8",
-    ),
-    ("a05", "scale_latents", "return latents * scaling_factor", "return latents / scaling_factor", "0.18215"),
-    (
-        "a05",
-        "scale_latents",
-        "latents = latents - shift_factor",
-        "return latents * scaling_factor - shift_factor",
-        "SD 3's scaling_factor 1.5305",
-    ),
-    (
-        "a05",
-        "estimate_scaling_factor",
-        "return 1.0 / latents.std().item()",
-        "return 1.0 / latents.std(dim=(0, 2, 3)).mean().item()",
-        "one over the mean of the per-channel stds",
-    ),
-    (
-        "a05",
-        "estimate_scaling_factor",
-        "return 1.0 / latents.std().item()",
-        "return latents.std().item()",
-        "latents with std 5.5 overall",
-    ),
-    # Plausible code that returns the right numbers but changes the caller's tensors, or breaks at an edge size.
-    (
-        "a04",
-        "cfg_combine",
-        "return noise_uncond + guidance_scale * (noise_text - noise_uncond)",
-        "return noise_uncond.add_(guidance_scale * (noise_text - noise_uncond))",
-        "changed its argument `noise_uncond` in place",
-    ),
-    (
-        "a03",
-        "euler_step",
-        "return x + (sigma_next - sigma) * eps",
-        "x += (sigma_next - sigma) * eps\n    return x",
-        "changed its argument `x` in place",
-    ),
-    (
-        "a03",
-        "karras_sigmas",
-        "ramp = torch.linspace(0, 1, n, dtype=torch.float64)",
-        "ramp = torch.arange(n, dtype=torch.float64) / (n - 1)",
-        "divides 0 by 0 when n = 1",
-    ),
-    (
-        "b01",
-        "param_count",
-        "return sum(p.numel() for p in model.parameters())",
-        "return sum(t.numel() for t in model.state_dict().values())",
-        "counts the model's buffer",
-    ),
-]
+WRONG_IMPLEMENTATIONS = wrong.all_labs()
 
 
 @pytest.mark.parametrize("lab, task, old, new, reason", WRONG_IMPLEMENTATIONS)
@@ -438,3 +257,9 @@ def test_arguments_changed_in_the_learners_process_change_here_in_place():
     for old, new in zip((state, names, x, model), changed):
         copy_back(old, new)
     assert state == {"b": 2} and names == [3] and torch.equal(x, torch.ones(3)) and model.out_features == 3
+
+
+@pytest.mark.parametrize("lab", list(LABS))
+def test_every_lab_has_five_plausible_wrong_implementations(lab):
+    tasks = [row[1] for row in WRONG_IMPLEMENTATIONS if row[0] == lab]
+    assert len(tasks) >= 5, f"tests/wrong/{lab}.py has {len(tasks)} wrong implementations; every lab needs 5."

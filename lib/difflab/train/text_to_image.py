@@ -6,9 +6,11 @@ z_t = √ᾱ_t·z0 + √(1-ᾱ_t)·ε, and regress the UNet's output on ε.
 
 The loss is not DDPM's plain ε-MSE. An error δ in the predicted ε is an error in the implied clean latent of
 δ/√SNR(t), SNR = ᾱ/(1-ᾱ); so the plain ε-MSE weighs clean-image errors by SNR(t), which is 0.005 at t = 999.
-Where a shape sits is decided only in those noisiest steps, and under the plain loss the model never learnt
-position. Each sample's ε-MSE is therefore multiplied by max(1, 1/SNR(t)): clean-image errors are then weighed
-by max(SNR, 1) (the "truncated SNR" weighting of Salimans & Ho, 2022), unchanged wherever SNR ≥ 1.
+Where a shape sits is decided only in those noisiest steps; in its first 2,500 steps, under the plain loss, the
+shipped model did not learn position. Each sample's ε-MSE is here multiplied by max(1, 1/SNR(t)): clean-image
+errors are then weighed by max(SNR, 1) (the "truncated SNR" weighting of Salimans & Ho, 2022), unchanged wherever
+SNR ≥ 1. Whether the weighting is what taught position is an experiment, not a given: weighting="epsilon"
+trains the same recipe with the plain loss (benchmarks/position_control.py runs it and reports both).
 """
 
 from pathlib import Path
@@ -49,8 +51,18 @@ UNET_CONFIG = dict(
 P_POSITION_WORD = 0.8
 
 
-def loss_weight(alpha_bar_t: torch.Tensor) -> torch.Tensor:
-    """max(1, 1/SNR) per sample, SNR = ᾱ/(1-ᾱ): the factor on each sample's ε-MSE (see the module docstring)."""
+LOSS_WEIGHTINGS = ("truncated_snr", "epsilon")
+
+
+def loss_weight(alpha_bar_t: torch.Tensor, weighting: str = "truncated_snr") -> torch.Tensor:
+    """The factor on each sample's ε-MSE (see the module docstring), SNR = ᾱ/(1-ᾱ).
+
+    "truncated_snr": max(1, 1/SNR), the shipped recipe; "epsilon": 1, DDPM's plain L_simple.
+    """
+    if weighting not in LOSS_WEIGHTINGS:
+        raise ValueError(f"weighting: got {weighting!r}; valid values are {LOSS_WEIGHTINGS}.")
+    if weighting == "epsilon":
+        return torch.ones_like(alpha_bar_t)
     return (1 / noise.snr(alpha_bar_t)).clamp(min=1.0)
 
 
@@ -106,7 +118,9 @@ def train_text_to_image(
     caption_dropout: float = 0.1,
     seed: int = 0,
     save_every: int = 250,
+    weighting: str = "truncated_snr",
 ):
+    loss_weight(torch.ones(1), weighting)  # refuses an unknown weighting before any work
     seed_everything(seed)
     means, stds, attributes = cached_dataset(vae, num_images, seed, Path(out) / "latents.pt")
     scaling = vae.config.scaling_factor
@@ -136,7 +150,7 @@ def train_text_to_image(
         eps = torch.randn(z0.shape, generator=rng)
         z_t = noise.add_noise(z0, eps, t, alpha_bar)
         prediction = unet(z_t, t, encoder_hidden_states=text_encoder(ids)[0]).sample
-        loss = (loss_weight(alpha_bar[t])[:, None, None, None] * (prediction - eps) ** 2).mean()
+        loss = (loss_weight(alpha_bar[t], weighting)[:, None, None, None] * (prediction - eps) ** 2).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
