@@ -52,3 +52,21 @@ def ddpm_step(x_t: torch.Tensor, eps: torch.Tensor, t: int, alpha_bar: torch.Ten
     variance = (1 - ab_prev) / (1 - ab_t) * beta_t
     return mean + variance.sqrt() * noise
     # END SOLUTION
+
+
+def rescale_zero_terminal_snr(betas: torch.Tensor) -> torch.Tensor:
+    """Betas whose schedule ends in pure noise, ᾱ_{T-1} = 0 (Lin et al. 2023, "Common Diffusion Noise Schedules and
+    Sample Steps are Flawed", Algorithm 1).
+
+    Work on the signal amplitude √ᾱ_t: shift it so that its last value is 0, scale it so that its first value is
+    what it was, and convert back to betas. betas: (T,), T ≥ 2; returns a new (T,) tensor of betas.dtype (the
+    last beta is 1) and leaves `betas` as it was.
+    """
+    # BEGIN SOLUTION: shift √ᾱ to end at 0, scale it to keep its first value, then go back to betas
+    root_ab = torch.cumprod(1 - betas, dim=0).sqrt()  # √ᾱ_t, (T,): the signal amplitude
+    first, last = root_ab[0], root_ab[-1]
+    root_ab = (root_ab - last) * (first / (first - last))  # shift: √ᾱ_{T-1} = 0; scale: √ᾱ_0 as before
+    ab = root_ab**2
+    alphas = torch.cat([ab[:1], ab[1:] / ab[:-1]])  # undo the cumulative product: α_0 = ᾱ_0, α_t = ᾱ_t/ᾱ_{t-1}
+    return 1 - alphas
+    # END SOLUTION

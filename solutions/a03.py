@@ -32,7 +32,7 @@ def karras_sigmas(sigma_min: float, sigma_max: float, n: int, rho: float = 7.0) 
 
     Returns a float32 tensor of shape (n,), descending (no trailing zero).
     """
-    # BEGIN SOLUTION: interpolate linearly between σ_max^(1/ρ) and σ_min^(1/ρ), then raise to the power ρ
+    # BEGIN SOLUTION: interpolate between σ_max^(1/ρ) and σ_min^(1/ρ), then raise to the power ρ
     ramp = torch.linspace(0, 1, n, dtype=torch.float64)
     top, bottom = sigma_max ** (1 / rho), sigma_min ** (1 / rho)
     return ((top + ramp * (bottom - top)) ** rho).float()
@@ -47,4 +47,40 @@ def euler_step(x: torch.Tensor, eps: torch.Tensor, sigma, sigma_next) -> torch.T
     """
     # BEGIN SOLUTION: move x along the slope dx/dσ = ε by the (negative) step σ_next - σ
     return x + (sigma_next - sigma) * eps
+    # END SOLUTION
+
+
+def dpmpp_2m_step(x, x0_now, x0_before, alpha_bar_before, alpha_bar_now, alpha_bar_next):
+    """One step of DPM-Solver++(2M) (Lu et al. 2022, "DPM-Solver++", Algorithm 2) from ᾱ_now to ᾱ_next.
+
+    Notation: x_t = α_t·x0 + σ_t·ε with α_t = √ᾱ_t and σ_t = √(1-ᾱ_t), and λ_t = ln(α_t/σ_t) = ½ ln SNR_t
+    (the paper's λ_t, diffusers' `lambda_t`), which grows as the noise falls. For a model that predicts x̂0, the
+    probability-flow ODE has this exact solution from a level s to a level t (variation of constants):
+
+        x_t = (σ_t/σ_s)·x_s + σ_t·∫_{λ_s}^{λ_t} e^λ·x̂0(x_λ) dλ
+
+    The solver keeps the first term and replaces x̂0(x_λ) over the whole step by one tensor D:
+      - D = x0_now on the first step (x0_before is None: no history yet) and on the final step to the clean
+        sample (alpha_bar_next = 1, where σ = 0 and λ = +∞);
+      - otherwise D is the value, at the middle of the step (λ_now + h/2, h = λ_next - λ_now), of the straight
+        line in λ through (λ_before, x0_before) and (λ_now, x0_now).
+    Work out h, D and the integral.
+
+    x, x0_now, x0_before: (B, ...): the sample at ᾱ_now, the model's x̂0 there, and its x̂0 one step earlier (at
+    ᾱ_before). alpha_bar_before, alpha_bar_now, alpha_bar_next: 0-d float64 tensors with ᾱ_before < ᾱ_now <
+    ᾱ_next ≤ 1 (alpha_bar_before is None on the first step). Returns a new tensor shaped like x: x at ᾱ_next.
+    """
+
+    # BEGIN SOLUTION: λ of each level, the step h, D (first order or the line's midpoint), the integral
+    def lam(alpha_bar):  # λ = ln(α/σ) = ½ ln(ᾱ/(1-ᾱ)); +∞ at ᾱ = 1
+        return 0.5 * torch.log(alpha_bar / (1 - alpha_bar))
+
+    alpha_next, sigma_next, sigma_now = alpha_bar_next.sqrt(), (1 - alpha_bar_next).sqrt(), (1 - alpha_bar_now).sqrt()
+    h = lam(alpha_bar_next) - lam(alpha_bar_now)  # > 0: the step's length in λ
+    D = x0_now
+    if x0_before is not None and alpha_bar_next < 1:
+        r = (lam(alpha_bar_now) - lam(alpha_bar_before)) / h  # the previous step's length over this one's
+        D = (1 + 1 / (2 * r)) * x0_now - 1 / (2 * r) * x0_before  # the line through both, read at λ_now + h/2
+    # σ_t·∫ e^λ dλ over the step = σ_next·(e^λ_next - e^λ_now) = α_next·(1 - e^{-h}), since σ·e^λ = α
+    return (sigma_next / sigma_now) * x + alpha_next * (1 - torch.exp(-h)) * D
     # END SOLUTION

@@ -20,10 +20,13 @@ def add_noise(x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor, alpha_bar:
     """Jump straight to step t of the forward process: x_t = √ᾱ_t·x0 + √(1-ᾱ_t)·ε.
 
     x0, noise: (B, ...) — images (B, C, H, W), or any other sample shape.
-    t: (B,) integer timesteps, one per sample.  alpha_bar: (T,).
-    Returns: x_t, shaped like x0.
+    t: (B,) integer timesteps, one per sample.  alpha_bar: (T,), the schedule's float32 table.
+    Returns: x_t, a new tensor shaped like x0 and in x0's dtype: a pipeline running in float16 adds noise to
+    float16 latents with its float32 table, and must get float16 back. x0 and noise must not change.
     """
-    raise NotImplementedError("a01: look up ᾱ at t, reshape it to (B, 1, …, 1) so it broadcasts over x0, mix x0 and noise")
+    raise NotImplementedError(
+        "a01: take ᾱ in x0's dtype, look it up at t, reshape to (B, 1, …, 1) to broadcast, mix x0 and noise"
+    )
 
 
 def snr(alpha_bar: torch.Tensor) -> torch.Tensor:

@@ -35,3 +35,14 @@ def ddpm_step(x_t: torch.Tensor, eps: torch.Tensor, t: int, alpha_bar: torch.Ten
     x_t, eps, noise: (B, ...).  t: an int in 0 … T-1.  alpha_bar: (T,).
     """
     raise NotImplementedError("a02: compute x̂0, the posterior mean and variance above, and add √var·noise when t > 0")
+
+
+def rescale_zero_terminal_snr(betas: torch.Tensor) -> torch.Tensor:
+    """Betas whose schedule ends in pure noise, ᾱ_{T-1} = 0 (Lin et al. 2023, "Common Diffusion Noise Schedules and
+    Sample Steps are Flawed", Algorithm 1).
+
+    Work on the signal amplitude √ᾱ_t: shift it so that its last value is 0, scale it so that its first value is
+    what it was, and convert back to betas. betas: (T,), T ≥ 2; returns a new (T,) tensor of betas.dtype (the
+    last beta is 1) and leaves `betas` as it was.
+    """
+    raise NotImplementedError("a02: shift √ᾱ to end at 0, scale it to keep its first value, then go back to betas")

@@ -25,7 +25,9 @@ def component_summary(pipeline: Pipeline) -> list[Row]:
     dtype: the dtype of its parameters. A component that is not a torch.nn.Module (tokenizer, scheduler)
     has no weights: parameters 0, bytes 0, dtype None.
     """
-    raise NotImplementedError("a06: one dict per component; for modules count parameters, sum bytes (+ buffers), read the dtype")
+    raise NotImplementedError(
+        "a06: one dict per component; for modules count parameters, sum bytes (+ buffers), read the dtype"
+    )
 
 
 def swap_scheduler(pipeline: Pipeline, name: str) -> schedulers.Scheduler:
@@ -35,4 +37,6 @@ def swap_scheduler(pipeline: Pipeline, name: str) -> schedulers.Scheduler:
     Every field the two schedulers share (beta schedule, timestep spacing, prediction type, …) keeps its
     value; fields only the old one has are set aside in the new one's `ignored_config`.
     """
-    raise NotImplementedError("a06: build `name` from the current scheduler's config, put it in the pipeline, return it")
+    raise NotImplementedError(
+        "a06: build `name` from the current scheduler's config, put it in the pipeline, return it"
+    )

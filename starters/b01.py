@@ -26,13 +26,14 @@ def latent_shape(height: int, width: int, vae_config: dict, frames=None, tempora
     video:                (C, 1 + (frames - 1) / t, height / f, width / f)
         A causal video VAE encodes the first frame on its own, then every t frames into one latent frame.
     C = vae_config["latent_channels"], f = your vae_scale_factor(vae_config), t = temporal_factor (an int,
-    4 for HunyuanVideo, CogVideoX and Wan; the caller passes it).
+    4 for HunyuanVideo, CogVideoX and Wan, 1 for a VAE that encodes every frame alone; the caller passes it).
 
     Sizes that do not fit raise ValueError with a message that names the argument, the value received and the
     nearest valid values below and above, for example
         "height: got 500; it must be a multiple of 8 (the VAE's spatial factor): use 496 or 504."
-    Valid frame counts are 1 + t·k (frames=80 with t=4: use 77 or 81). A video (frames given) with
-    temporal_factor None is also a ValueError, naming temporal_factor.
+    Valid frame counts are 1 + t·k, k ≥ 0 (frames=80 with t=4: use 77 or 81); sizes are positive (0 pixels or
+    0 frames: use 8, or 1). A video (frames given) with temporal_factor None is also a ValueError, naming
+    temporal_factor.
     Returns: a tuple of ints.
     """
     raise NotImplementedError("b01: validate the sizes (ValueError naming argument, value, valid values), then divide")

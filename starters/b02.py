@@ -20,7 +20,9 @@ def hash_state_dict_keys(shapes: dict) -> str:
     (e.g. "conv_in.weight:32,3,3,3"; a 0-d tensor gives "name:"), join the lines with newline characters
     (no trailing newline) and return the sha256 hex digest of that text, UTF-8 encoded.
     """
-    raise NotImplementedError("b02: one 'name:d0,d1,…' line per key in sorted order (shape from .shape or ['shape']), sha256 hex")
+    raise NotImplementedError(
+        "b02: one 'name:d0,d1,…' line per key in sorted order (shape from .shape or ['shape']), sha256 hex"
+    )
 
 
 def convert_legacy_keys(state_dict: dict) -> dict:
@@ -44,4 +46,6 @@ def load_into(model: torch.nn.Module, state_dict: dict) -> torch.nn.Module:
     load_state_dict(state_dict, assign=True): assign the file's tensors as the parameters (a meta model has
     no storage to copy into).
     """
-    raise NotImplementedError("b02: find missing, unexpected and mismatched keys; raise one ValueError naming them, else assign")
+    raise NotImplementedError(
+        "b02: find missing, unexpected and mismatched keys; raise one ValueError naming them, else assign"
+    )

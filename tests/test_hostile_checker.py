@@ -231,6 +231,8 @@ RETURNS = {  # what snr returns → words of the reason
     "'0.5'": "should return a torch.Tensor, got str",
     "(alpha_bar / (1 - alpha_bar)).numpy()": "should return a torch.Tensor, got ndarray",
     "(alpha_bar / (1 - alpha_bar)).to_sparse()": "tensor; return a dense one",
+    "torch.nn.Linear(1, 1).load_state_dict(torch.nn.Linear(1, 1).state_dict())": "got _IncompatibleKeys",
+    "__import__('numpy').random.default_rng(0)": "numpy.random._pickle.__generator_ctor",
 }
 
 

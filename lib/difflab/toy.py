@@ -88,22 +88,25 @@ class ExactDenoiser:
         self.num_train_timesteps = 1000 if alphas_cumprod is None else len(alphas_cumprod)
 
     def alpha_bar_at(self, t) -> torch.Tensor:
-        sigmas = noise.sigmas_from_alpha_bar(self.alphas_cumprod.double())  # (T,)
+        sigmas = noise.sigmas_from_alpha_bar(self.alphas_cumprod.double())  # (T,); ∞ where ᾱ = 0 (zero terminal SNR)
         t = torch.as_tensor(t, dtype=torch.float64).clamp(0, len(sigmas) - 1)
         lo = t.floor().long()
         hi = (lo + 1).clamp(max=len(sigmas) - 1)
-        sigma = sigmas[lo] + (t - lo) * (sigmas[hi] - sigmas[lo])
+        between = sigmas[lo] + (t - lo) * (sigmas[hi] - sigmas[lo])
+        sigma = torch.where(t == lo, sigmas[lo], between)  # an integer t reads its own σ, even σ = ∞
         return 1 / (1 + sigma**2)
 
     def __call__(self, x: torch.Tensor, t) -> torch.Tensor:
         if self.prediction_type == "flow":
             return self.mixture.velocity_star(x, torch.as_tensor(t, dtype=torch.float64) / self.num_train_timesteps)
-        ab = self.alpha_bar_at(t)
-        eps = self.mixture.eps_star(x, ab)
-        if self.prediction_type == "epsilon":
-            return eps
-        x0 = noise.x0_from_eps(x, eps, ab.to(x.dtype))
-        return x0 if self.prediction_type == "sample" else noise.v_target(x0, eps, ab.to(x.dtype))
+        ab = self.alpha_bar_at(t)  # float64, 0-d or (N,)
+        x0 = self.mixture.posterior_mean(x, ab.sqrt(), (1 - ab).sqrt())  # E[x0 | x_t], (N, 2)
+        if self.prediction_type == "sample":
+            return x0
+        ab = ab.reshape(-1, 1).to(x.dtype)  # (1 or N, 1)
+        eps = noise.eps_from_x0(x, x0, ab)  # ε* = (x_t - √ᾱ·x̂0)/√(1-ᾱ): at ᾱ = 0 it is x_t itself
+        # v from x̂0 and ε*, not from ε alone: at ᾱ = 0, x̂0 = (x_t - ε*)/√ᾱ would be 0/0, while v* = -E[x0]
+        return eps if self.prediction_type == "epsilon" else noise.v_target(x0, eps, ab)
 
 
 def picture(size: int = 64) -> torch.Tensor:

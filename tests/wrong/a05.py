@@ -12,7 +12,7 @@ WRONG = [
         "latent_shape",
         'for name, value in (("height", height), ("width", width)):',
         'for name, value in (("height", height),):',
-        "width 70 is not a multiple of 8",
+        "width 70 is not a positive multiple of 8",
     ),
     ("scale_latents", "return latents * scaling_factor", "return latents / scaling_factor", "0.18215"),
     (
@@ -33,4 +33,30 @@ WRONG = [
         "return latents.std().item()",
         "latents with std 5.5 overall",
     ),
+    (
+        "latent_shape",
+        "if value <= 0 or value % vae_scale_factor:",
+        "if value % vae_scale_factor:",
+        "height 0 is not a positive multiple of 8",
+    ),
+    (
+        "latent_shape",
+        "height // vae_scale_factor, width // vae_scale_factor)",
+        "height / vae_scale_factor, width / vae_scale_factor)",
+        "should return a tuple of ints, got tuple (4, 8.0, 8.0)",
+    ),
+    (
+        "latent_shape",
+        "height // vae_scale_factor, width // vae_scale_factor)",
+        "height // 8, width // 8)",
+        "expected (32, 32, 32)",
+    ),
+    ("scale_latents", "return latents * scaling_factor", "return latents.mul_(scaling_factor)", "in place"),
+    (
+        "scale_latents",
+        "latents = latents - shift_factor",
+        "latents = latents.float() - shift_factor",
+        "expected dtype torch.float16",
+    ),
+    ("estimate_scaling_factor", "return 1.0 / latents.std().item()", "return 1.0 / latents.std()", "use .item()"),
 ]

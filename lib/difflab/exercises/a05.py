@@ -26,7 +26,7 @@ def expect_refused(m, args: tuple, name: str):
         f"latent_shape{args}",
         [name, str(value)],
         should_name="the argument and the value received",
-        why=f"{name} {value} is not a multiple of {args[3]}",
+        why=f"{name} {value} is not a positive multiple of {args[3]}",
     )
 
 
@@ -41,6 +41,8 @@ def check_latent_shape(m):
         (512, 768, 4, 8),  # SD 1.5, landscape: rows come from height
         (1024, 768, 16, 8),  # SD 3 / FLUX.1 portrait
         (1024, 1024, 32, 32),  # a DC-AE-style deep-compression autoencoder (f 32, 32 channels)
+        (8, 72, 4, 8),  # the smallest image: one latent row, and an odd number (9) of columns
+        (7, 5, 3, 1),  # f = 1: a latent grid as fine as the pixels (any positive size fits)
     ]
     for height, width, channels, f in cases:
         got = m.latent_shape(height, width, channels, f)
@@ -53,6 +55,7 @@ def check_latent_shape(m):
     expect_refused(m, (500, 512, 4, 8), "height")
     expect_refused(m, (512, 70, 4, 8), "width")
     expect_refused(m, (64, 64, 4, 128), "height")  # 64 pixels cannot fill even one 128-pixel cell
+    expect_refused(m, (0, 64, 4, 8), "height")  # 0 is a multiple of 8, but no image: no latent either
 
 
 @lab.task(
@@ -70,6 +73,8 @@ def check_scale_latents(m):
         expect_tensor(got, expected, f"scale_latents with {name}'s scaling_factor {scale}, shift_factor {shift}")
         expect_tensor(got / scale + (shift or 0.0), latents, f"decoding's inverse, z / {scale} + {shift or 0}")
     expect_tensor(m.scale_latents(latents, 0.88, 0.0), latents * 0.88, "scale_latents with shift_factor 0.0")
+    one = torch.randn(1, 4, 5, 7, generator=torch.Generator().manual_seed(8))  # batch 1, odd sizes
+    expect_tensor(m.scale_latents(one, 0.18215), one * 0.18215, "scale_latents on one (1, 4, 5, 7) latent")
     video = torch.randn(1, 16, 3, 4, 4, generator=torch.Generator().manual_seed(6)).half()  # (B, C, T, h, w)
     expected = ((video.float() - 0.1159) * 0.3611).half()
     expect_tensor(m.scale_latents(video, 0.3611, 0.1159), expected, "scale_latents on float16 video latents", 2e-3)
@@ -105,3 +110,7 @@ def check_estimate_scaling_factor(m):
     course_like = torch.randn(8, 4, 8, 8, generator=g) * 1.135  # the course VAE's latents: std 1.135
     expected = 1.0 / course_like.std().item()
     expect_value(m.estimate_scaling_factor(course_like), expected, "estimate_scaling_factor(std 1.135)", 1e-3)
+    one = torch.randn(1, 4, 8, 8, generator=g) * 2.0  # a single image's latents: 256 values (N = 1)
+    expected = 1.0 / one.std().item()  # the population std (÷256, not ÷255) is 0.2 % off: close enough
+    what = "estimate_scaling_factor(one image's latents)"
+    expect_value(m.estimate_scaling_factor(one), expected, what, atol=5e-3 * expected)

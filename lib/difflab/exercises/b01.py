@@ -6,7 +6,7 @@ from ..configs import arithmetic, load_config
 from ..loading import build_on_meta
 from ..models import AutoencoderKL, UNet2DConditionModel
 from .core import Lab, Wrong
-from .expect import describe, expect_value, expect_value_error
+from .expect import call_keeping_inputs, describe, expect_dict_unchanged, expect_value, expect_value_error, snapshot
 
 lab = Lab("b01", "Pipeline config reading")
 
@@ -36,16 +36,37 @@ def check_vae_scale_factor(m):
     cases = [(f"{name} vae", load_config(name, "vae")) for name in ("sd15", "sdxl", "sd3-medium", "flux1-dev")]
     cases += [(f"sd15 vae cut to {n} levels", with_levels(sd15, n)) for n in (3, 2, 1)]
     for what, config in cases:
-        expect_int(m.vae_scale_factor(config), measured_scale_factor(config), f"vae_scale_factor({what})")
+        got = call_keeping_inputs(m.vae_scale_factor, {"vae_config": config}, f"vae_scale_factor({what})")
+        expect_int(got, measured_scale_factor(config), f"vae_scale_factor({what})")
     for name in ("hunyuanvideo", "cogvideox-5b"):  # video VAEs with block_out_channels: 8× per side too
         config = load_config(name, "vae")
         expect_int(m.vae_scale_factor(config), arithmetic.spatial_factor(config), f"vae_scale_factor({name} vae)")
 
 
+def shown_call(height: int, width: int, kwargs: dict) -> str:
+    """The latent_shape call as messages show it."""
+    return f"latent_shape({height}, {width}, vae_config" + "".join(f", {k}={v!r}" for k, v in kwargs.items()) + ")"
+
+
 def call(m, height: int, width: int, vae_config: dict, **kwargs):
-    """The learner's latent_shape(...), and the call as messages show it."""
-    shown = f"latent_shape({height}, {width}, vae_config" + "".join(f", {k}={v!r}" for k, v in kwargs.items()) + ")"
-    return m.latent_shape(height, width, vae_config, **kwargs), shown
+    """The learner's latent_shape(...), and the call as messages show it; vae_config must not change."""
+    shown = shown_call(height, width, kwargs)
+    before = snapshot(vae_config)
+    got = m.latent_shape(height, width, vae_config, **kwargs)
+    expect_dict_unchanged(before, vae_config, "vae_config", shown)
+    return got, shown
+
+
+def call_fitting(m, height: int, width: int, vae_config: dict, **kwargs):
+    """call(...) with sizes that fit: a ValueError here is the learner's test of the sizes refusing a valid one."""
+    try:
+        return call(m, height, width, vae_config, **kwargs)
+    except ValueError as e:
+        raise Wrong(
+            f"{shown_call(height, width, kwargs)} raised ValueError({str(e)!r}), but these sizes fit: check the test "
+            "that refuses them "
+            "(with temporal_factor 1 every frame count from 1 up fits; 1 + t·k frames leave (frames - 1) % t == 0)."
+        ) from None
 
 
 def expect_shape(got, expected: tuple, what: str, frames=None, t=None):
@@ -62,7 +83,7 @@ def expect_refused(m, height: int, width: int, vae_config: dict, kwargs: dict, w
     """latent_shape(...) must raise ValueError whose message contains every one of `words`."""
     expect_value_error(
         lambda: call(m, height, width, vae_config, **kwargs)[0],
-        f"latent_shape({height}, {width}, vae_config" + "".join(f", {k}={v!r}" for k, v in kwargs.items()) + ")",
+        shown_call(height, width, kwargs),
         words,
         should_name=f"the argument, the value and the nearest valid values ({', '.join(words)})",
         why="a size the VAE cannot encode",
@@ -77,20 +98,28 @@ def check_latent_shape(m):
     images = [("sd15", 512, 512), ("sdxl", 1024, 1024), ("sd3-medium", 1024, 1024), ("flux1-dev", 1024, 768)]
     for name, height, width in images:
         vae = load_config(name, "vae")
-        got, what = call(m, height, width, vae)
+        got, what = call_fitting(m, height, width, vae)
         expect_shape(got, arithmetic.latent_shape(vae, height, width), f"{what} for {name}")
     # HunyuanVideo's VAE compresses like Wan's (16 channels, 4× in time, 8× per side): 81×480×832 is Wan's example.
     videos = [("hunyuanvideo", 129, 720, 1280), ("cogvideox-5b", 49, 480, 720), ("hunyuanvideo", 81, 480, 832)]
     for name, frames, height, width in videos:
         vae = load_config(name, "vae")
-        got, what = call(m, height, width, vae, frames=frames, temporal_factor=4)
+        got, what = call_fitting(m, height, width, vae, frames=frames, temporal_factor=4)
         expected = arithmetic.latent_shape(vae, height, width, frames)
         expect_shape(got, expected, f"{what} for {name}", frames=frames, t=4)
-    sd15, video = load_config("sd15", "vae"), load_config("hunyuanvideo", "vae")
+    video = load_config("hunyuanvideo", "vae")
+    got, what = call_fitting(m, 480, 832, video, frames=1, temporal_factor=4)  # one frame: a still, for a video model
+    expect_shape(got, (16, 1, 60, 104), f"{what} for hunyuanvideo", frames=1, t=4)
+    # Stable Video Diffusion encodes frame by frame with an SD-style VAE: no time compression, t = 1.
+    sd15 = load_config("sd15", "vae")
+    got, what = call_fitting(m, 576, 1024, sd15, frames=14, temporal_factor=1)
+    expect_shape(got, (4, 14, 72, 128), f"{what} (Stable Video Diffusion: every frame its own latent)")
     expect_refused(m, 500, 512, sd15, {}, ["height", "500", "496", "504"])
     expect_refused(m, 480, 830, video, {"frames": 81, "temporal_factor": 4}, ["width", "830", "824", "832"])
     expect_refused(m, 480, 832, video, {"frames": 80, "temporal_factor": 4}, ["frames", "80", "77", "81"])
     expect_refused(m, 480, 832, video, {"frames": 81}, ["temporal_factor"])
+    expect_refused(m, 0, 512, sd15, {}, ["height", "0", "8"])  # a multiple of 8, but no image
+    expect_refused(m, 576, 1024, sd15, {"frames": 0, "temporal_factor": 1}, ["frames", "0", "1"])  # not "an image"
 
 
 class Probe(torch.nn.Module):
@@ -115,6 +144,11 @@ class Probe(torch.nn.Module):
 def check_param_count(m):
     config = {"width": 5, "depth": 3, "created_on": []}
     got = m.param_count(Probe, config)
+    if got == 2 * 3:
+        raise Wrong(
+            "param_count(Probe, width=5, depth=3) gave 6, the number of parameter tensors (a weight and a bias per "
+            "layer); count their entries: sum(p.numel() for p in model.parameters())."
+        )
     if got == 3 * (5 * 5 + 5) + 5:
         raise Wrong(
             "param_count(Probe, width=5, depth=3) gave 95, which counts the model's buffer `scale` (5 entries) as "
@@ -135,6 +169,15 @@ def check_param_count(m):
     for model_class, name, component in cases:
         config = load_config(name, component)
         expected = arithmetic.meta_param_count(model_class, config)
-        expect_int(
-            m.param_count(model_class, config), expected, f"param_count({model_class.__name__}, {name} {component})"
-        )
+        what = f"param_count({model_class.__name__}, {name} {component})"
+        try:
+            got = call_keeping_inputs(m.param_count, {"model_class": model_class, "config": config}, what)
+        except TypeError as e:  # model_class(**config): the constructor refuses the config's bookkeeping keys
+            if "unexpected" not in str(e):
+                raise
+            raise Wrong(
+                f"{what} raised TypeError ({str(e)[:100]}…): the published config holds keys the constructor does "
+                f"not take ({', '.join(k for k in config if k.startswith('_'))}). Build with "
+                "model_class.from_config(config), which sets them aside, when the class has one."
+            ) from None
+        expect_int(got, expected, what)

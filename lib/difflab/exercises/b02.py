@@ -11,7 +11,7 @@ from safetensors.torch import save_file
 from .. import loading
 from ..models import AutoencoderKL
 from .core import Lab, Wrong
-from .expect import describe
+from .expect import describe, expect_dict_unchanged, snapshot
 
 lab = Lab("b02", "Model loading path")
 
@@ -72,9 +72,20 @@ def check_hash_state_dict_keys(m):
         "the same VAE's safetensors header": header_of(state_dict),
         "the VAE state dict with its keys in reverse order": reversed_dict,
         "a state dict with a 0-d tensor": {"scale": torch.tensor(0.18215), "conv.weight": torch.zeros(4, 3, 1, 1)},
+        "an empty state dict": {},
     }
     for what, shapes in cases.items():
-        got = m.hash_state_dict_keys(shapes)
+        before = snapshot(shapes)
+        try:
+            got = m.hash_state_dict_keys(shapes)
+        except (AttributeError, KeyError, TypeError) as e:
+            if "header" not in what:
+                raise
+            raise Wrong(
+                f"hash_state_dict_keys({what}) raised {type(e).__name__}: {e}. A header entry is a dict such as "
+                "{'dtype': 'F32', 'shape': [32, 3, 3, 3], 'data_offsets': [0, 3456]}: its shape is entry['shape']."
+            ) from None
+        expect_dict_unchanged(before, shapes, "shapes", f"hash_state_dict_keys({what})")
         expected = loading.hash_state_dict_keys(shapes)
         if not isinstance(got, str):
             raise Wrong(f"hash_state_dict_keys({what}) should return a hex string, got {describe(got)}.")
@@ -99,13 +110,12 @@ def check_hash_state_dict_keys(m):
 def check_convert_legacy_keys(m):
     modern = vae_state_dict()
     old = legacy(modern) | NOT_ATTENTION
-    keys_before = list(old)
+    before = snapshot(old)
     got = m.convert_legacy_keys(old)
+    expect_dict_unchanged(before, old, "state_dict", "convert_legacy_keys(state_dict)")
     expected = loading.convert_legacy_vae_attention(old)
     if not isinstance(got, dict):
         raise Wrong(f"convert_legacy_keys should return a dict, got {describe(got)}.")
-    if list(old) != keys_before:
-        raise Wrong("convert_legacy_keys changed the dict it was given; build and return a new one.")
     for key in NOT_ATTENTION:
         tensor = old[key]  # the tensor as it came back from the learner's process, shared with `got`
         if key not in got:
@@ -123,6 +133,14 @@ def check_convert_legacy_keys(m):
     for key, tensor in expected.items():
         if got[key] is not tensor and not torch.equal(got[key], tensor):
             raise Wrong(f"convert_legacy_keys: the tensor under {key!r} changed; a converter only renames.")
+        if got[key].data_ptr() != tensor.data_ptr():
+            raise Wrong(
+                f"convert_legacy_keys: the tensor under {key!r} is a copy of the one in state_dict; a converter only "
+                "renames: put the same tensor under the new name (a copy of a 14B checkpoint needs its memory twice)."
+            )
+    empty = m.convert_legacy_keys({})
+    if empty != {}:
+        raise Wrong(f"convert_legacy_keys({{}}) should give an empty dict, got {describe(empty)}.")
 
 
 def quietly(function, *args):
@@ -140,7 +158,7 @@ def load_error(m, model, state_dict, what: str) -> str:
         return str(e)
     except Exception as e:
         raise Wrong(
-            f"load_into with {what} raised {type(e).__name__} ({str(e)[:120]}); check the keys yourself first and "
+            f"load_into with {what} raised {type(e).__name__} ({str(e)[:240]}); check the keys yourself first and "
             "raise one ValueError that names them."
         ) from None
     raise Wrong(
@@ -149,21 +167,24 @@ def load_error(m, model, state_dict, what: str) -> str:
     )
 
 
-def expect_untouched(model, before: dict, what: str):
-    for key, tensor in model.state_dict().items():
-        if tensor.is_meta != before[key].is_meta or (not tensor.is_meta and not torch.equal(tensor, before[key])):
-            raise Wrong(f"load_into with {what} changed {key!r} before raising; check everything before loading.")
+def with_batch_norm() -> torch.nn.Module:
+    """A conv and a BatchNorm: its running_mean, running_var and num_batches_tracked are persistent buffers, part of
+    the state dict without being parameters."""
+    return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
 
 
-@lab.task(
-    "load_into",
-    hint="compare state_dict with model.state_dict(): missing, unexpected and shape-mismatched keys; raise one "
-    "ValueError naming all of them before loading anything, else model.load_state_dict(state_dict, assign=True).",
-)
-def check_load_into(m):
-    state_dict = vae_state_dict(seed=1)
-    model = loading.build_on_meta(AutoencoderKL, VAE)
-    got = quietly(m.load_into, model, state_dict)
+def expect_loads(m, model, state_dict: dict, what: str) -> torch.nn.Module:
+    """load_into(model, state_dict) for a state dict that fits: every entry assigned, none copied, none left on meta."""
+    before = snapshot(state_dict)
+    buffers = [name for name, _ in model.named_buffers()]
+    try:
+        got = quietly(m.load_into, model, state_dict)
+    except ValueError as e:
+        why = f": it holds the model's buffers ({', '.join(buffers)}) as well as its parameters" if buffers else ""
+        raise Wrong(
+            f"load_into refused {what}, which fits the model: {str(e)[:200]!r}. Compare with model.state_dict(){why}."
+        ) from None
+    expect_dict_unchanged(before, state_dict, "state_dict", f"load_into with {what}")
     if not isinstance(got, torch.nn.Module):
         raise Wrong(f"load_into should return the model, got {describe(got)}.")
     for key, tensor in got.state_dict().items():
@@ -176,6 +197,42 @@ def check_load_into(m):
             raise Wrong(f"load_into: {key!r} does not hold the state dict's values.")
         if tensor.data_ptr() != state_dict[key].data_ptr():
             raise Wrong(f"load_into: {key!r} is a copy of the file's tensor; assign=True uses the tensor itself.")
+    return got
+
+
+class GuardedVAE(AutoencoderKL):
+    """The checks' VAE for state dicts that do not fit: its load_state_dict refuses to start on one.
+
+    When load_into raises, what it did to the model stays in the learner's process (only a returning call sends
+    its arguments back), so "nothing placed before the error" is checked where a load happens: here."""
+
+    def load_state_dict(self, state_dict, *args, **kwargs):
+        expected = self.state_dict()
+        misfits = sorted(set(expected) ^ set(state_dict))
+        misfits += sorted(k for k in expected if k in state_dict and state_dict[k].shape != expected[k].shape)
+        if misfits:
+            raise RuntimeError(
+                f"load_state_dict ran with a state dict that does not fit ({', '.join(misfits[:3])}): it places "
+                "every tensor that fits before it reports the rest, with strict=False and strict=True alike"
+            )
+        return super().load_state_dict(state_dict, *args, **kwargs)
+
+
+@lab.task(
+    "load_into",
+    hint="compare state_dict with model.state_dict(): missing, unexpected and shape-mismatched keys; raise one "
+    "ValueError naming all of them before loading anything, else model.load_state_dict(state_dict, assign=True).",
+)
+def check_load_into(m):
+    state_dict = vae_state_dict(seed=1)
+    expect_loads(m, loading.build_on_meta(AutoencoderKL, VAE), state_dict, "the VAE's own state dict")
+    torch.manual_seed(3)
+    trained = with_batch_norm()
+    trained[1].running_mean += 0.5  # buffers with values of their own, as after training
+    trained[1].num_batches_tracked += 100
+    with torch.device("meta"):
+        model = with_batch_norm()
+    expect_loads(m, model, trained.state_dict(), "the state dict of a model with BatchNorm buffers")
 
     missing = "decoder.conv_out.bias"
     unexpected = "decoder.extra_conv.weight"
@@ -185,17 +242,12 @@ def check_load_into(m):
         (state_dict | {unexpected: torch.zeros(3)}, f"an unexpected key {unexpected!r}", [unexpected]),
     ]
     for broken, what, names in cases:
-        model = loading.build_on_meta(AutoencoderKL, VAE)
-        before = model.state_dict()
-        message = load_error(m, model, broken, what)
+        message = load_error(m, loading.build_on_meta(GuardedVAE, VAE), broken, what)
         if not all(name in message for name in names):
             raise Wrong(f"load_into with {what}: the ValueError should name it; it says {message[:200]!r}.")
-        expect_untouched(model, before, what)
 
-    # A real (not meta) model: a partial load would be visible in its values.
     torch.manual_seed(2)
-    model = AutoencoderKL(**VAE)
-    before = {k: v.clone() for k, v in model.state_dict().items()}
+    model = GuardedVAE(**VAE)  # a real (not meta) model this time
     broken = {k: v for k, v in state_dict.items() if k != missing} | {unexpected: torch.zeros(3)}
     broken[mismatched] = torch.zeros(8, 3, 5, 5)
     what = "a missing, an unexpected and a shape-mismatched key at once"
@@ -203,4 +255,3 @@ def check_load_into(m):
     absent = [name for name in (missing, unexpected, mismatched) if name not in message]
     if absent:
         raise Wrong(f"load_into with {what}: one ValueError should name all three; it leaves out {absent}.")
-    expect_untouched(model, before, what)

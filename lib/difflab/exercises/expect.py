@@ -83,6 +83,73 @@ def expect_inputs_unchanged(originals: dict, arguments: dict, call: str):
             )
 
 
+def snapshot(value):
+    """A copy of an argument to compare with after a call: tensors cloned, dicts and lists copied all the way down."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if isinstance(value, dict):
+        return {key: snapshot(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [snapshot(item) for item in value]
+    return value
+
+
+def same(before, after) -> bool:
+    """Whether `after` holds what the `snapshot` `before` held: equal tensors (dtype and shape too), keys in order."""
+    if isinstance(before, torch.Tensor):
+        if not isinstance(after, torch.Tensor) or (before.dtype, before.shape) != (after.dtype, after.shape):
+            return False
+        if before.is_meta or after.is_meta:  # shapes alone: no values to compare
+            return before.is_meta == after.is_meta
+        return torch.equal(before, after.detach().to(before.device))
+    if isinstance(before, dict):
+        return isinstance(after, dict) and list(before) == list(after) and all(same(before[k], after[k]) for k in after)
+    if isinstance(before, list):
+        return isinstance(after, list) and len(before) == len(after) and all(map(same, before, after))
+    return type(before) is type(after) and before == after
+
+
+def expect_dict_unchanged(before: dict, after: dict, name: str, call: str):
+    """The dict argument `name` must hold after the call the keys and values of `before` (its `snapshot`).
+
+    A converter or loader that renames, pops or replaces entries of the dict it was given hands back the right
+    answer and leaves the caller with a changed state dict or config (the next load of it then fails)."""
+    if same(before, after):
+        return
+    added = [key for key in after if key not in before]
+    removed = [key for key in before if key not in after]
+    changed = [key for key in before if key in after and not same(before[key], after[key])]
+    kinds = {"added": added, "removed": removed, "changed": changed}
+    what = [f"{verb} {keys[:3]}" for verb, keys in kinds.items() if keys]
+    raise Wrong(
+        f"{call} changed the dict `{name}` it was given ({'; '.join(what) or 'reordered its keys'}); the caller still "
+        f"needs it as it was. Read from `{name}` and build a new dict or object instead of updating it."
+    )
+
+
+def call_keeping_inputs(function, arguments: dict, call: str):
+    """function(*arguments.values()), then check that no tensor, dict or list argument was changed in place.
+
+    arguments: parameter name → value, in the order of the function's parameters. Returns what the call returned.
+    """
+    before = {name: snapshot(value) for name, value in arguments.items()}
+    got = function(*arguments.values())
+    tensors = {name: value for name, value in arguments.items() if isinstance(value, torch.Tensor)}
+    for name, value in tensors.items():
+        if before[name].dtype != value.dtype or before[name].shape != value.shape:
+            raise Wrong(
+                f"{call} changed its argument `{name}` in place (from {describe(before[name])} to "
+                f"{describe(value)}); the caller still needs it. Compute a new tensor instead of reassigning its data."
+            )
+    expect_inputs_unchanged({name: before[name] for name in tensors}, tensors, call)
+    for name, value in arguments.items():
+        if isinstance(value, (dict, list)) and not same(before[name], value):
+            if isinstance(value, dict):
+                expect_dict_unchanged(before[name], value, name, call)
+            raise Wrong(f"{call} changed the list `{name}` it was given; the caller still needs it as it was.")
+    return got
+
+
 def first_index(mask: torch.Tensor) -> tuple:
     """The first True position of a boolean tensor as an index tuple."""
     flat = int(mask.reshape(-1).nonzero()[0])

@@ -94,6 +94,8 @@ class LearnerProcess:
             assert isinstance(new_args, tuple) and len(new_args) == len(args) and isinstance(new_kwargs, dict)
         except wire.LearnerObject as e:
             raise Stopped(f"{name} returned {e.name}, defined in your file; {PLAIN}.") from None
+        except wire.Refused as refused:
+            raise Stopped(f"{name} returned a {refused}, which the checker does not accept; {PLAIN}.") from None
         except Exception:
             raise self.garbage(f"while running {name}") from None
         for old, new in [*zip(args, new_args), *((kwargs[k], new_kwargs.get(k)) for k in kwargs)]:

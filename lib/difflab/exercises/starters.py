@@ -17,10 +17,17 @@ endings survive too).
 """
 
 import re
+import unicodedata
 from pathlib import Path
 
+LINE_LENGTH = 120  # pyproject.toml's [tool.ruff] line-length
 BEGIN = re.compile(r"^(?P<indent>[ \t]*)# BEGIN SOLUTION(?::[ \t]*(?P<what>.*?))?[ \t]*$")
 END = re.compile(r"^[ \t]*# END SOLUTION[ \t]*$")
+
+
+def width(text: str) -> int:
+    """Columns as ruff counts them: a combining mark (the hat of x̂) takes none."""
+    return sum(not unicodedata.combining(c) for c in text)
 
 
 def make_starter(source: str, lab: str, filename: str = "<solution>") -> str:
@@ -37,7 +44,11 @@ def make_starter(source: str, lab: str, filename: str = "<solution>") -> str:
                 )
             region_start = number
             message = f"{lab}: {begin['what']}".replace("\\", "\\\\").replace('"', '\\"')
-            out.append(f'{begin["indent"]}raise NotImplementedError("{message}")\n')
+            indent = begin["indent"]
+            line = f'{indent}raise NotImplementedError("{message}")\n'
+            if width(line.rstrip()) > LINE_LENGTH:  # laid out as ruff format would, so starters pass `make lint`
+                line = f'{indent}raise NotImplementedError(\n{indent}    "{message}"\n{indent})\n'
+            out.append(line)
         elif end:
             if region_start is None:
                 raise ValueError(f"{filename}:{number}: END SOLUTION without a BEGIN SOLUTION")

@@ -16,6 +16,19 @@ from .images import check_image, image_shape, postprocess, to_model_range
 from .text_to_image import TextToImagePipeline
 
 
+def strength_timesteps(scheduler, num_inference_steps: int, strength: float, device=None) -> torch.Tensor:
+    """The tail of the scheduler's timesteps that img2img runs for this strength (diffusers' get_timesteps).
+
+    ⌊strength·N⌋ steps are run (int() truncates: 50 × 0.58 is 28.999… in floating point, so 28 steps), starting at
+    index N - ⌊strength·N⌋. Which t that is depends on the spacing: N = 50, strength 0.8 starts at index 10, which is
+    t = 781 with leading spacing and steps_offset=1 (SD 1.5) and t = 799 with trailing spacing.
+    """
+    scheduler.set_timesteps(num_inference_steps, device=device)
+    run = min(int(num_inference_steps * strength), num_inference_steps)  # diffusers' init_timestep
+    start = num_inference_steps - run  # diffusers' t_start
+    return scheduler.timesteps[start * scheduler.order :]
+
+
 class Image2ImagePipeline(TextToImagePipeline):
     def encode_image(self, image: torch.Tensor, generator=None) -> torch.Tensor:
         """(B, 3, H, W) in [-1, 1] → latents (B, 4, H/8, W/8): a posterior sample, scaled to unit variance."""
@@ -49,9 +62,7 @@ class Image2ImagePipeline(TextToImagePipeline):
 
     def start_timesteps(self, num_inference_steps: int, strength: float) -> torch.Tensor:
         """The tail of the schedule that img2img runs: the last ⌊strength·N⌋ timesteps."""
-        self.scheduler.set_timesteps(num_inference_steps, device=self.device)
-        run = min(int(num_inference_steps * strength), num_inference_steps)
-        return self.scheduler.timesteps[(num_inference_steps - run) * self.scheduler.order :]
+        return strength_timesteps(self.scheduler, num_inference_steps, strength, self.device)
 
     def noised_image_latents(self, image, batch_size, timesteps, generator):
         """x_{t_start}: the image latents pushed forward to the first timestep run (plus the noise used)."""
