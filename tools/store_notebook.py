@@ -34,14 +34,20 @@ def run(notebook: dict, folder: Path) -> dict:
     return json.loads(nbformat.writes(node))
 
 
-def light(notebook: dict, lab: str) -> dict:
-    """Only printed facts kept, every cell with an id of its own, widget state dropped."""
-    notebook["metadata"].pop("widgets", None)
+def with_ids(notebook: dict, lab: str) -> dict:
+    """Every cell with an id of its own: a missing or repeated one becomes <lab>-xxxxxxxx."""
     seen = set()
     for cell in notebook["cells"]:
         if not cell.get("id") or cell["id"] in seen:
             cell["id"] = f"{lab}-{uuid.uuid4().hex[:8]}"
         seen.add(cell["id"])
+    return notebook
+
+
+def light(notebook: dict, lab: str) -> dict:
+    """Only printed facts kept, every cell with an id of its own, widget state dropped."""
+    notebook["metadata"].pop("widgets", None)
+    for cell in with_ids(notebook, lab)["cells"]:
         cell["metadata"] = {}
         if cell["cell_type"] != "code":
             continue
@@ -59,10 +65,10 @@ def light(notebook: dict, lab: str) -> dict:
 
 
 def store(path: Path, execute: bool):
-    notebook = json.loads(path.read_text())
+    lab = path.name.split("_")[0]
+    notebook = with_ids(json.loads(path.read_text()), lab)
     if execute:
         notebook = run(notebook, path.parent)
-    lab = path.name.split("_")[0]
     text = json.dumps(light(notebook, lab), indent=1, ensure_ascii=False, sort_keys=True) + "\n"
     path.write_text(text)
     print(f"{path}: stored ({len(text.encode()) / 1024:.0f} KB)")
