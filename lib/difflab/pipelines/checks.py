@@ -77,6 +77,36 @@ def check_guidance(guidance_scale, name: str = "guidance_scale") -> float:
     )
 
 
+def check_guidance_rescale(guidance_rescale) -> float:
+    return check_real(
+        "guidance_rescale",
+        guidance_rescale,
+        0,
+        1,
+        "It is φ in rescale_noise_cfg: 0 is plain guidance (the default), 1 is fully rescaled; Lin et al. use 0.7.",
+    )
+
+
+def check_guidance_interval(guidance_interval) -> tuple[float, float] | None:
+    """None (guide every step) or (start, end): fractions of the denoising steps with 0 ≤ start < end ≤ 1."""
+    if guidance_interval is None:
+        return None
+    pair = isinstance(guidance_interval, (tuple, list)) and len(guidance_interval) == 2
+    if not (pair and all(is_real(v) and math.isfinite(v) for v in guidance_interval)):
+        raise ValueError(
+            f"guidance_interval: got {guidance_interval!r}; valid values are None (guide every step) or a pair "
+            "(start, end) of fractions of the denoising steps, 0 ≤ start < end ≤ 1. Fix: e.g. (0.2, 0.8)."
+        )
+    start, end = (float(v) for v in guidance_interval)
+    if not 0 <= start < end <= 1:
+        raise ValueError(
+            f"guidance_interval: got ({start:g}, {end:g}); valid values need 0 ≤ start < end ≤ 1 (fractions of the "
+            "denoising steps; guidance runs at the steps i with start ≤ i/N < end). Fix: e.g. (0.2, 0.8), or None "
+            "to guide every step."
+        )
+    return start, end
+
+
 def check_strength(strength) -> float:
     return check_real("strength", strength, 0, 1, "0 keeps the input image, 1 ignores it; 0.5–0.8 is typical.")
 
