@@ -35,13 +35,14 @@ def train():
     train_text_to_image(shipped.vae, shipped.tokenizer, out=RUN, steps=STEPS, weighting="epsilon")
 
 
-def score() -> dict:
+def score(run: Path = RUN) -> dict:
+    """The judge's adherence for the checkpoint in `run` and for the shipped model, on the same prompts and noise."""
     shipped = difflab.load_pipeline("shapes-sd")
-    state = json.loads((RUN / "state.json").read_text())
+    state = json.loads((run / "state.json").read_text())
     unet = UNet2DConditionModel(**UNET_CONFIG)
-    unet.load_state_dict(load_file(str(RUN / "unet.safetensors")))
+    unet.load_state_dict(load_file(str(run / "unet.safetensors")))
     text_encoder = transformers.CLIPTextModel(text_encoder_config(shipped.tokenizer))
-    text_encoder.load_state_dict(load_file(str(RUN / "text_encoder.safetensors")))
+    text_encoder.load_state_dict(load_file(str(run / "text_encoder.safetensors")))
     control = assemble(shipped.vae, shipped.tokenizer, text_encoder, unet)
     judge, prompts = difflab.load_judge(), held_out_prompts(200)
     named = {k: sum(k in parse_prompt(p) for p in prompts) for k in ("color", "shape", "position", "size")}
@@ -56,18 +57,19 @@ def score() -> dict:
             f"  {attribute:<9} {results['control'][attribute]:7.1%}  {results['shipped'][attribute]:7.1%}"
             f"  (of {named[attribute]} prompts naming it)"
         )
-    (RUN / f"score-{state['step']}.json").write_text(json.dumps(results, indent=1) + "\n")
+    (run / f"score-{state['step']}.json").write_text(json.dumps(results, indent=1) + "\n")
     return results
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train", action="store_true", help="train (or resume) the control run first")
+    parser.add_argument("--checkpoint", type=Path, default=RUN, help="a copy of the run's folder to score instead")
     args = parser.parse_args()
     torch.manual_seed(0)
     if args.train:
         train()
-    score()
+    score(args.checkpoint)
 
 
 if __name__ == "__main__":
