@@ -23,9 +23,13 @@ from .unet_blocks import (
 from .vae import AutoencoderKL, DiagonalGaussianDistribution
 from .vae_blocks import DownEncoderBlock2D, UNetMidBlock2D, UpDecoderBlock2D
 
+# Video: Wan 2.1's causal 3-D VAE (wan_vae/, one concept per file).
+from .wan_vae import AutoencoderKLWan
+
 __all__ = [
     "Attention",
     "AutoencoderKL",
+    "AutoencoderKLWan",
     "BasicTransformerBlock",
     "CrossAttnDownBlock2D",
     "CrossAttnUpBlock2D",

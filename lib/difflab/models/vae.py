@@ -66,7 +66,9 @@ class DiagonalGaussianDistribution:
         return self.mean
 
     def kl(self, other: "DiagonalGaussianDistribution | None" = None) -> torch.Tensor:
-        """KL(self ‖ other), summed over (C, h, w); shape (B,). `other` defaults to N(0, I):
+        """KL(self ‖ other), summed over every axis but the batch ((C, h, w), or (C, f, h, w) for video); shape (B,).
+
+        `other` defaults to N(0, I) (diffusers sums over dims (1, 2, 3) only, which leaves (B, w) for video):
 
         KL = ½ Σ (μ² + σ² - 1 - log σ²)
         KL = ½ Σ ((μ - μ')²/σ'² + σ²/σ'² - 1 - log σ² + log σ'²)     against N(μ', σ'²)
@@ -75,7 +77,7 @@ class DiagonalGaussianDistribution:
             terms = self.mean**2 + self.var - 1.0 - self.logvar
         else:
             terms = (self.mean - other.mean) ** 2 / other.var + self.var / other.var - 1.0 - self.logvar + other.logvar
-        return 0.5 * terms.sum(dim=(1, 2, 3))
+        return 0.5 * terms.flatten(1).sum(dim=1)
 
 
 @dataclass
