@@ -1,4 +1,4 @@
-"""The networks of Stable Diffusion 1.x/2.x, with diffusers' config fields and state-dict keys.
+"""The networks of Stable Diffusion 1.x/2.x and Wan 2.1, with diffusers' config fields and state-dict keys.
 
 resnet.py → attention.py → embeddings.py → unet_blocks.py → unet_2d_condition.py: each file builds on the ones before.
 """
@@ -23,7 +23,8 @@ from .unet_blocks import (
 from .vae import AutoencoderKL, DiagonalGaussianDistribution
 from .vae_blocks import DownEncoderBlock2D, UNetMidBlock2D, UpDecoderBlock2D
 
-# Video: Wan 2.1's causal 3-D VAE (wan_vae/, one concept per file).
+# Video: Wan 2.1's diffusion transformer (wan/) and causal 3-D VAE (wan_vae/), one concept per file.
+from .wan import WanTransformer3DModel
 from .wan_vae import AutoencoderKLWan
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "UpBlock2D",
     "UpDecoderBlock2D",
     "VAE_FIELDS",
+    "WanTransformer3DModel",
     "Upsample2D",
     "get_down_block",
     "get_up_block",
