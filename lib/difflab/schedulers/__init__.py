@@ -1,7 +1,7 @@
 """Schedulers: one file each, one shared interface (see base.py), and a registry by short name.
 
 from difflab import schedulers
-schedulers.names()                       # ['ddpm', 'ddim', 'euler', 'euler_a', 'dpm++', 'flow_euler']
+schedulers.names()                       # ['ddpm', 'ddim', 'euler', 'euler_a', 'dpm++', 'unipc', 'flow_euler']
 scheduler = schedulers.get("ddim", timestep_spacing="trailing")
 """
 
@@ -12,6 +12,7 @@ from .dpm_solver import DPMSolverMultistepScheduler
 from .euler import EulerDiscreteScheduler
 from .euler_ancestral import EulerAncestralDiscreteScheduler
 from .flow_match import FlowMatchEulerDiscreteScheduler
+from .unipc import UniPCMultistepScheduler
 
 REGISTRY = {
     "ddpm": DDPMScheduler,
@@ -19,6 +20,7 @@ REGISTRY = {
     "euler": EulerDiscreteScheduler,
     "euler_a": EulerAncestralDiscreteScheduler,
     "dpm++": DPMSolverMultistepScheduler,
+    "unipc": UniPCMultistepScheduler,
     "flow_euler": FlowMatchEulerDiscreteScheduler,
 }
 
@@ -32,7 +34,6 @@ NOT_IMPLEMENTED = (
     "KDPM2DiscreteScheduler",
     "KDPM2AncestralDiscreteScheduler",
     "DEISMultistepScheduler",
-    "UniPCMultistepScheduler",
     "DPMSolverSinglestepScheduler",
     "DPMSolverSDEScheduler",
     "LCMScheduler",
@@ -72,6 +73,7 @@ __all__ = [
     "EulerAncestralDiscreteScheduler",
     "DPMSolverMultistepScheduler",
     "FlowMatchEulerDiscreteScheduler",
+    "UniPCMultistepScheduler",
     "NOT_IMPLEMENTED",
     "REGISTRY",
     "by_name",
