@@ -37,19 +37,39 @@ def dtype_of(module: torch.nn.Module) -> torch.dtype:
     return next(module.parameters()).dtype
 
 
-LIBRARY_OF = {"AutoencoderKL": "diffusers", "UNet2DConditionModel": "diffusers"}
+LIBRARY_OF = {
+    "AutoencoderKL": "diffusers",
+    "UNet2DConditionModel": "diffusers",
+    "AutoencoderKLWan": "diffusers",
+    "WanTransformer3DModel": "diffusers",
+}
 
 # The allow-list: the only [library, class] pairs model_index.json may name, per component. An entry naming any
 # other class (a transformers model we did not vet, an attribute of difflab.models such as "torch") is refused.
 DIFFUSERS, TRANSFORMERS = ("diffusers", "difflab"), ("transformers",)
 SCHEDULER_CLASSES = (*(cls.__name__ for cls in schedulers.REGISTRY.values()), *schedulers.NOT_IMPLEMENTED)
-MODEL_CLASSES = {"UNet2DConditionModel": models.UNet2DConditionModel, "AutoencoderKL": models.AutoencoderKL}
+MODEL_CLASSES = {
+    "UNet2DConditionModel": models.UNet2DConditionModel,
+    "AutoencoderKL": models.AutoencoderKL,
+    "WanTransformer3DModel": models.WanTransformer3DModel,
+    "AutoencoderKLWan": models.AutoencoderKLWan,
+}
 TOKENIZER_CLASSES = ("CLIPTokenizer", "CLIPTokenizerFast")
+T5_TOKENIZER_CLASSES = ("T5Tokenizer", "T5TokenizerFast")  # Wan's UMT5 (transformers 5: the same class)
+TEXT_ENCODER_CLASSES = ("CLIPTextModel", "UMT5EncoderModel")
 ALLOWED_CLASSES = {  # component → {class name: the libraries it may be listed under}
     "unet": {"UNet2DConditionModel": DIFFUSERS},
     "vae": {"AutoencoderKL": DIFFUSERS},
     "text_encoder": {"CLIPTextModel": TRANSFORMERS},
     "tokenizer": dict.fromkeys(TOKENIZER_CLASSES, TRANSFORMERS),
+    "scheduler": dict.fromkeys(SCHEDULER_CLASSES, DIFFUSERS),
+}
+# Text to video (Wan 2.1): a pipeline whose folder names other classes declares its own allow-list.
+VIDEO_ALLOWED_CLASSES = {
+    "tokenizer": dict.fromkeys(T5_TOKENIZER_CLASSES, TRANSFORMERS),
+    "text_encoder": {"UMT5EncoderModel": TRANSFORMERS},
+    "transformer": {"WanTransformer3DModel": DIFFUSERS},
+    "vae": {"AutoencoderKLWan": DIFFUSERS},
     "scheduler": dict.fromkeys(SCHEDULER_CLASSES, DIFFUSERS),
 }
 ANY_COMPONENT = {name: libraries for allowed in ALLOWED_CLASSES.values() for name, libraries in allowed.items()}
@@ -58,6 +78,7 @@ ANY_COMPONENT = {name: libraries for allowed in ALLOWED_CLASSES.values() for nam
 class Pipeline:
     component_names: tuple = ()  # declared by each pipeline, in the order they run
     diffusers_class = "DiffusionPipeline"  # the name written to model_index.json
+    allowed_classes = ALLOWED_CLASSES  # what its model_index.json may name, per component
 
     def __init__(self, **components):
         missing = [name for name in self.component_names if name not in components]
@@ -125,7 +146,8 @@ class Pipeline:
         check_arguments(scheduler, dtype, device)  # a typo fails here, before a byte is read
         folder = Path(folder)
         index = read_config(folder, "model_index.json")
-        entries = {name: component_entry(index, name, folder) for name in cls.component_names}  # all, first
+        allowed = cls.allowed_classes
+        entries = {name: component_entry(index, name, folder, allowed) for name in cls.component_names}  # all, first
         parts = {}
         with stage("from_pretrained", pipeline=cls.__name__):
             for name, (_, class_name) in entries.items():
@@ -141,12 +163,12 @@ def check_arguments(scheduler, dtype, device):
     check_device(device)
 
 
-def component_entry(index: dict, name: str, folder: Path) -> tuple[str, str]:
+def component_entry(index: dict, name: str, folder: Path, allowed_classes=ALLOWED_CLASSES) -> tuple[str, str]:
     """model_index.json's [library, class] pair for one component, checked against the allow-list."""
     where = f"model_index.json in {folder}: {name!r}"
     if name not in index:
         raise CheckpointError(f"{where} is missing; the pipeline needs that component.")
-    entry, allowed = index[name], ALLOWED_CLASSES.get(name, ANY_COMPONENT)
+    entry, allowed = index[name], allowed_classes.get(name, ANY_COMPONENT)
     if not (isinstance(entry, list) and len(entry) == 2 and all(isinstance(part, str) for part in entry)):
         raise CheckpointError(
             f"{where} is {json.dumps(entry)[:80]}; an entry is a [library, class] pair of strings, such as "
@@ -175,8 +197,8 @@ def load_component(class_name: str, folder: Path, scheduler_name, dtype, device)
             return schedulers.get(scheduler_name or class_name, **config)
         except (TypeError, ValueError) as e:
             raise CheckpointError(f"scheduler: {folder / 'scheduler_config.json'} does not fit: {e}") from e
-    if class_name in TOKENIZER_CLASSES:
+    if class_name in TOKENIZER_CLASSES + T5_TOKENIZER_CLASSES:
         return getattr(transformers, class_name).from_pretrained(str(folder), local_files_only=True)
-    if class_name == "CLIPTextModel":
-        return load_transformers_model(transformers.CLIPTextModel, folder, dtype, device)
+    if class_name in TEXT_ENCODER_CLASSES:
+        return load_transformers_model(getattr(transformers, class_name), folder, dtype, device)
     return load_model_folder(MODEL_CLASSES[class_name], folder, dtype, device)
