@@ -3,7 +3,8 @@
 difflab starters [--check]                       regenerate starters/ from solutions/ (or verify them)
 difflab check LAB [--solutions | --file PATH]    run a lab's checks; exit 0 only if every task is done
 difflab generate PROMPT --out FILE.png           generate an image with a shipped model
-difflab trace PROMPT [--full]                    where a generation's time and memory go
+difflab generate PROMPT --frames 17 --out FILE.gif   … or a video (.gif animated, .png a filmstrip)
+difflab trace PROMPT [--full] [--frames N]       where a generation's (or a video's) time and memory go
 difflab train vae|unet|judge                     train one of the course's models
 
 A bad argument is refused before any work: a library error (ValueError, OSError, …) prints one line,
@@ -23,6 +24,8 @@ from .exercises.starters import stale_starters, write_starters
 from .paths import course_root
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+IMAGE_MODEL, VIDEO_MODEL = "shapes-sd", "shapes-video"  # the default models without and with --frames
+VIDEO_SIZE = 64  # px: the moving-shapes world's frames, which shapes-video learns (Wan configs store no size)
 
 
 def cmd_starters(args) -> int:
@@ -56,9 +59,34 @@ def generation_arguments(parser):
     parser.add_argument("--negative-prompt", default=None)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--guidance", type=float, default=5.0)
-    parser.add_argument("--scheduler", default="dpm++", help="ddim, euler, euler_a, dpm++, ddpm")
+    parser.add_argument(
+        "--scheduler",
+        default=None,
+        help="ddim, euler, euler_a, dpm++, ddpm (default: dpm++; for a video, the model's own)",
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--model", default="shapes-sd")
+    parser.add_argument("--model", default=None, help=f"default: {IMAGE_MODEL}, or {VIDEO_MODEL} with --frames")
+    parser.add_argument("--frames", type=int, default=None, help="make a video of this many frames: 5, 9, 13, 17, …")
+
+
+def model_and_scheduler(args) -> tuple[str, str | None]:
+    """The model and scheduler to use: shapes-sd with dpm++ for an image, shapes-video with the scheduler it was
+    saved with for a video (--frames), unless --model or --scheduler says otherwise."""
+    if args.frames is None:
+        return args.model or IMAGE_MODEL, args.scheduler or "dpm++"
+    return args.model or VIDEO_MODEL, args.scheduler
+
+
+def check_frames(frames: int, temporal: int = 4) -> int:
+    """--frames: temporal·k + 1, as TextToVideoPipeline's num_frames (the video VAE keeps frame 0 alone)."""
+    if not 1 <= frames <= 81 or (frames - 1) % temporal:
+        below = max(1, min(81, frames - 1) // temporal * temporal + 1)
+        raise ValueError(
+            f"--frames: got {frames}; valid values are {temporal}·k + 1 from 1 to 81 (5, 9, 13, 17, …): the video "
+            f"VAE keeps frame 0 alone and packs each later {temporal} frames into one latent frame. "
+            f"Nearest: {below}{f' or {below + temporal}' if below + temporal <= 81 else ''}."
+        )
+    return frames
 
 
 def check_output_path(option: str, path: str, extensions: tuple) -> Path:
@@ -92,16 +120,60 @@ def writable_image_extensions() -> tuple:
     return tuple(e for e in IMAGE_EXTENSIONS if Image.registered_extensions().get(e) in Image.SAVE)
 
 
+def check_out(args) -> Path:
+    """--out: an image format; with --frames, .gif (an animation) or .png (a filmstrip)."""
+    from .video_io import NOT_WRITABLE, VIDEO_EXTENSIONS, check_fps, check_video_path
+
+    if args.frames is not None:
+        check_fps(args.fps, "--fps")
+        return check_output_path("--out", check_video_path(args.out, "--out"), VIDEO_EXTENSIONS)
+    if Path(args.out).suffix.lower() in (".gif", *NOT_WRITABLE):
+        raise ValueError(
+            f"--out: got {args.out!r}, a video format, but no --frames was given. Fix: add --frames 17 for a "
+            f"video, or name an image: {Path(args.out).with_suffix('.png').name}."
+        )
+    return check_output_path("--out", args.out, writable_image_extensions())
+
+
+def check_model(model: str, args):
+    """A shipped pipeline of the kind asked for: a video model with --frames, an image model without."""
+    from .pipelines import TextToVideoPipeline
+    from .pipelines.checks import check_choice
+    from .pretrained import available, weights_folder
+
+    kinds = {}  # shipped pipeline → 'video' or 'image', from its model_index.json
+    for name in available():
+        index = weights_folder(name) / "model_index.json"
+        if index.is_file():
+            video = json.loads(index.read_text()).get("_class_name") == TextToVideoPipeline.diffusers_class
+            kinds[name] = "video" if video else "image"
+    videos = tuple(name for name, kind in kinds.items() if kind == "video")
+    images = tuple(name for name, kind in kinds.items() if kind == "image")
+    if args.frames is None:
+        if kinds.get(model) == "video":
+            raise ValueError(f"--model: got {model!r}, a video model. Fix: add --frames 17 and --out clip.gif.")
+        check_choice("--model", model, images)
+    elif model not in videos:
+        what = "an image model" if model in images else "not available in this difflab"
+        shipped = f"the video models here are {', '.join(videos)}" if videos else "no video model ships yet"
+        fix = f"--model {videos[0]}" if videos else "leave out --frames to generate an image"
+        raise ValueError(
+            f"--model: got {model!r}{' (the default with --frames)' if args.model is None else ''}, which is {what}; "
+            f"--frames needs a video model, and {shipped}. Fix: {fix}."
+        )
+
+
 def check_generation_arguments(args):
     """The pipeline's own checks of prompt, steps, guidance and seed, run before the model is loaded."""
     from . import schedulers
     from .pipelines.checks import check_choice, check_guidance, check_seed, check_steps, prompts_as_list
-    from .pretrained import available, weights_folder
+    from .pretrained import weights_folder
 
-    pipelines = tuple(name for name in available() if (weights_folder(name) / "model_index.json").is_file())
-    check_choice("--model", args.model, pipelines)
-    check_choice("--scheduler", args.scheduler, tuple(schedulers.names()))
-    scheduler_config = json.loads((weights_folder(args.model) / "scheduler" / "scheduler_config.json").read_text())
+    model, scheduler = model_and_scheduler(args)
+    check_model(model, args)
+    if scheduler is not None:
+        check_choice("--scheduler", scheduler, tuple(schedulers.names()))
+    scheduler_config = json.loads((weights_folder(model) / "scheduler" / "scheduler_config.json").read_text())
     check_steps(args.steps, scheduler_config.get("num_train_timesteps", 1000), "--steps")
     check_guidance(args.guidance, "--guidance")
     check_seed(args.seed, "--seed")
@@ -110,28 +182,52 @@ def check_generation_arguments(args):
 
 def cmd_generate(args) -> int:
     from .device import use_idle_cores
-    from .pretrained import load_pipeline
 
-    out = check_output_path("--out", args.out, writable_image_extensions())
+    if args.frames is not None:
+        check_frames(args.frames)
+    out = check_out(args)
     check_generation_arguments(args)
     use_idle_cores()
-    images = run_pipeline_with(load_pipeline(args.model, scheduler=args.scheduler), args)
-    images[0].save(out)
-    print(f"Wrote {out} ({images[0].width}×{images[0].height}) for {args.prompt!r}.")
+    result = run_pipeline_with(load(args), args)
+    if args.frames is None:
+        result[0].save(out)
+        print(f"Wrote {out} ({result[0].width}×{result[0].height}) for {args.prompt!r}.")
+        return 0
+    from .video_io import write_video
+
+    video = result[0]  # (F, H, W, 3) in [0, 1]
+    write_video(video, out, fps=args.fps)
+    frames, height, width = video.shape[:3]
+    shown = f"{args.fps:g} fps" if out.suffix.lower() == ".gif" else "as a filmstrip"
+    print(f"Wrote {out} ({frames} frames of {width}×{height}, {shown}) for {args.prompt!r}.")
     return 0
+
+
+def load(args):
+    """The command line's pipeline: text to image, or text to video with --frames."""
+    from .pretrained import load_pipeline, weights_folder
+
+    model, scheduler = model_and_scheduler(args)
+    if args.frames is None:
+        return load_pipeline(model, scheduler=scheduler)
+    from .device import default_device
+    from .pipelines import TextToVideoPipeline
+
+    return TextToVideoPipeline.from_pretrained(weights_folder(model), scheduler=scheduler, device=default_device())
 
 
 def cmd_trace(args) -> int:
     import difflab
 
     from .device import use_idle_cores
-    from .pretrained import load_pipeline
 
+    if args.frames is not None:
+        check_frames(args.frames)
     if args.chrome_trace:
         check_output_path("--chrome-trace", args.chrome_trace, (".json",))
     check_generation_arguments(args)
     use_idle_cores()
-    pipe = load_pipeline(args.model, scheduler=args.scheduler)
+    pipe = load(args)
     with difflab.trace(pipe, modules="components") as tr:
         run_pipeline_with(pipe, args)
     if args.full:
@@ -177,15 +273,17 @@ def trace_summary(tr, top: int = 6) -> str:
 
 
 def run_pipeline_with(pipe, args):
-    """One generation with the command line's prompt, steps, guidance and seed."""
+    """One generation with the command line's prompt, steps, guidance and seed (and frames, for a video)."""
     import torch
 
+    video = {} if args.frames is None else dict(num_frames=args.frames, height=VIDEO_SIZE, width=VIDEO_SIZE)
     return pipe(
         args.prompt,
         negative_prompt=args.negative_prompt,
         num_inference_steps=args.steps,
         guidance_scale=args.guidance,
         generator=torch.Generator().manual_seed(args.seed),
+        **video,
     )
 
 
@@ -227,9 +325,12 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--file", help="check this file instead of starters/LAB.py")
     check.set_defaults(run=cmd_check)
 
-    generate = command("generate", help="generate an image with a shipped model")
+    generate = command("generate", help="generate an image (or, with --frames, a video) with a shipped model")
     generation_arguments(generate)
-    generate.add_argument("--out", required=True, help=f"the image file to write ({', '.join(IMAGE_EXTENSIONS)})")
+    generate.add_argument(
+        "--out", required=True, help=f"the file to write ({', '.join(IMAGE_EXTENSIONS)}; with --frames .gif or .png)"
+    )
+    generate.add_argument("--fps", type=float, default=8.0, help="frames a second of a video .gif (default 8)")
     generate.set_defaults(run=cmd_generate)
 
     trace = command("trace", help="trace a generation: the slowest stages, the memory peak (--full: everything)")
