@@ -1,0 +1,238 @@
+"""Train the moving-shapes video model, Wan 2.1 style: a causal video VAE, then UMT5 and the transformer together.
+
+Stage 1, the VAE: clips (B, 3, 17, 64, 64) → latents (B, z_dim, 5, 8, 8) → clips. Loss: MSE of the decoded
+posterior sample plus a very small KL (as train/vae.py; Wan's VAE adds perceptual and GAN losses we do without).
+
+Stage 2, flow matching on the VAE's latents, normalised per channel z0 = (z - latents_mean) / latents_std:
+
+    σ ~ shift(U(0, 1)),  ε ~ N(0, I)          shift(u) = s·u / (1 + (s-1)·u), s = the scheduler's flow_shift
+    z_σ = (1 - σ)·z0 + σ·ε                     the straight path from data (σ = 0) to noise (σ = 1)
+    loss = ‖v̂(z_σ, 1000·σ, text) - (ε - z0)‖²  the velocity UniPC's flow mode integrates
+
+σ is drawn as the sampler visits it: UniPC spaces its steps evenly in u and shifts them with flow_shift = 3, so
+drawing u uniformly and shifting it the same way gives every sampling step the same share of training (SD3's
+logit-normal would weigh the middle σ more than the sampler does). UniPC feeds the model int(1000·σ); training
+feeds 1000·σ unrounded, less than one timestep apart.
+10% of the captions are dropped to "" so the same model learns the unconditional velocity guidance needs.
+"""
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+import transformers
+
+from ..data import moving_shapes
+from ..models import AutoencoderKLWan, WanTransformer3DModel
+from ..schedulers.flow_match import shift_sigmas
+from .common import Checkpoint, Stopwatch, cosine_lr, progress, seed_everything
+from .vae import psnr
+
+VIDEO_VAE_CONFIG = dict(
+    base_dim=16,
+    z_dim=16,  # as Wan 2.1: each latent value stands for 4·8·8·3 / 16 = 48 pixel values, as SD's 4×8×8 for 64×64×3
+    dim_mult=(1, 2, 2, 2),  # 3 levels that halve H and W: 64 → 8 pixels per side
+    num_res_blocks=1,
+    temperal_downsample=(False, True, True),  # the last two also halve time: 1 + 16 frames → 1 + 4
+    latents_mean=(0.0,) * 16,  # placeholders until measured on encoded clips (latent_statistics)
+    latents_std=(1.0,) * 16,
+)
+TRANSFORMER_CONFIG = dict(
+    patch_size=(1, 2, 2),  # latents (16, 5, 8, 8) → 5·4·4 = 80 tokens
+    num_attention_heads=6,
+    attention_head_dim=32,  # diffusers' name for the per-head width: D = 6·32 = 192
+    in_channels=VIDEO_VAE_CONFIG["z_dim"],
+    out_channels=VIDEO_VAE_CONFIG["z_dim"],
+    text_dim=64,  # UMT5's d_model
+    freq_dim=256,
+    ffn_dim=768,
+    num_layers=4,
+    cross_attn_norm=True,
+    rope_max_seq_len=64,
+)
+FLOW_SHIFT = 3.0  # Wan2.1's UniPC flow_shift (configs/wan2.1-t2v-1.3b/scheduler)
+MAX_SEQUENCE_LENGTH = 512  # the pipeline's: the transformer always sees 512 text positions, zero past the prompt
+
+
+def umt5_config(tokenizer, d_model: int = TRANSFORMER_CONFIG["text_dim"]) -> transformers.UMT5Config:
+    """A two-layer UMT5 encoder, width 64, over the tokenizer's vocabulary (pad 0, </s> 1 as T5)."""
+    return transformers.UMT5Config(
+        vocab_size=len(tokenizer),
+        d_model=d_model,
+        d_kv=d_model // 4,
+        d_ff=4 * d_model,
+        num_layers=2,
+        num_heads=4,
+        relative_attention_num_buckets=32,
+        dropout_rate=0.0,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        decoder_start_token_id=tokenizer.pad_token_id,
+    )
+
+
+@torch.no_grad()
+def evaluate_video_vae(vae: AutoencoderKLWan, n: int = 64, seed: int = 1, chunk: int = 16, frames: int = 17) -> dict:
+    """Held-out (test-split) PSNR of mode reconstructions, mean over clips: over all frames, and over frame 0
+    alone (which the causal encoder encodes on its own, like an image)."""
+    vae.eval()
+    whole, first = [], []
+    for start in range(0, n, chunk):
+        indices = range(start, min(n, start + chunk))
+        clips = moving_shapes.batch(indices, seed=seed, split="test", frames=frames)["video"]  # (b, 3, F, 64, 64)
+        reconstruction = vae.decode(vae.encode(clips).latent_dist.mode()).sample
+        whole.append(psnr(reconstruction, clips))  # (b,)
+        first.append(psnr(reconstruction[:, :, 0], clips[:, :, 0]))
+    vae.train()
+    return {"psnr_db": torch.cat(whole).mean().item(), "first_frame_psnr_db": torch.cat(first).mean().item()}
+
+
+def train_video_vae(
+    out="runs/video-vae",
+    steps: int = 3000,
+    batch_size: int = 4,
+    lr: float = 1e-3,
+    kl_weight: float = 1e-6,
+    seed: int = 0,
+    save_every: int = 250,
+    config: dict = VIDEO_VAE_CONFIG,
+    frames: int = moving_shapes.FRAMES,
+    eval_clips: int = 64,
+) -> tuple[AutoencoderKLWan, list]:
+    seed_everything(seed)
+    vae = AutoencoderKLWan(**config)
+    optimizer = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0.0)
+    checkpoint = Checkpoint(out)
+    start, log = checkpoint.load({"vae": vae}, optimizer)
+    clock = Stopwatch(log[-1]["seconds"] if log else 0.0)
+    bar = progress(steps, start, "video vae")
+    for step in range(start, steps):
+        for group in optimizer.param_groups:
+            group["lr"] = cosine_lr(step, steps, lr)
+        indices = range(step * batch_size, (step + 1) * batch_size)  # each clip seen once: a fresh one every step
+        clips = moving_shapes.batch(indices, seed=seed, frames=frames)["video"]  # (B, 3, F, 64, 64)
+        posterior = vae.encode(clips).latent_dist  # mean and log-variance, (B, z_dim, 1 + (F-1)/4, 8, 8)
+        reconstruction = vae.decode(posterior.sample()).sample
+        loss = F.mse_loss(reconstruction, clips) + kl_weight * posterior.kl().mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
+        if (step + 1) % save_every == 0 or step + 1 == steps:
+            held_out = evaluate_video_vae(vae, n=eval_clips, frames=frames)
+            log.append({"step": step + 1, "loss": loss.item(), **held_out, "seconds": clock.seconds})
+            checkpoint.save(step + 1, {"vae": vae}, optimizer, log)
+            bar.write(f"step {step + 1}: loss {loss.item():.5f}, held-out PSNR {held_out['psnr_db']:.2f} dB")
+    bar.close()
+    return vae.eval(), log
+
+
+@torch.no_grad()
+def encode_clips(vae: AutoencoderKLWan, n: int, seed: int = 0, chunk: int = 32, frames: int = moving_shapes.FRAMES):
+    """The posterior mean and std of n training clips, (n, z_dim, 1 + (F-1)/4, 8, 8) each, plus their attributes."""
+    means, stds, attributes = [], [], []
+    for start in range(0, n, chunk):
+        data = moving_shapes.batch(range(start, min(n, start + chunk)), seed=seed, frames=frames)
+        posterior = vae.encode(data["video"]).latent_dist
+        means.append(posterior.mean)
+        stds.append(posterior.std)
+        attributes += data["attributes"]
+    return torch.cat(means), torch.cat(stds), attributes
+
+
+def cached_clips(vae: AutoencoderKLWan, n: int, seed: int, path: Path, frames: int = moving_shapes.FRAMES):
+    """encode_clips, saved beside the checkpoints so that a resumed run does not encode again."""
+    if path.exists():
+        cached = torch.load(path, weights_only=True)
+        return cached["means"], cached["stds"], cached["attributes"]
+    means, stds, attributes = encode_clips(vae, n, seed, frames=frames)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"means": means, "stds": stds, "attributes": attributes}, path)
+    return means, stds, attributes
+
+
+def latent_statistics(means: torch.Tensor, stds: torch.Tensor, seed: int = 2) -> tuple[list, list]:
+    """Per-channel mean and std of posterior samples (the VAE config's latents_mean / latents_std)."""
+    draws = torch.Generator().manual_seed(seed)  # seeded, so the statistics are reproducible
+    z = means + stds * torch.randn(means.shape, generator=draws)  # (n, C, f, h, w)
+    per_channel = z.transpose(0, 1).flatten(1)  # (C, n·f·h·w)
+    return [round(v, 5) for v in per_channel.mean(1).tolist()], [round(v, 5) for v in per_channel.std(1).tolist()]
+
+
+def encode_text(tokenizer, text_encoder, captions: list[str], max_sequence_length: int = MAX_SEQUENCE_LENGTH):
+    """UMT5 states (B, max_sequence_length, d_model), exactly zero past each caption's </s>, as the pipeline's
+    encode_prompt. The encoder runs on the longest caption only: masked padding changes nothing before it."""
+    tokens = tokenizer(captions, padding="longest", add_special_tokens=True, return_tensors="pt")
+    hidden = text_encoder(tokens.input_ids, tokens.attention_mask).last_hidden_state  # (B, L, D), L ≈ 6
+    hidden = hidden * tokens.attention_mask[..., None]  # zeros past each caption
+    return F.pad(hidden, (0, 0, 0, max_sequence_length - hidden.shape[1]))  # (B, 512, D)
+
+
+def sample_sigmas(n: int, generator: torch.Generator, shift: float = FLOW_SHIFT) -> torch.Tensor:
+    """σ = shift(u), u ~ U(0, 1): the density of UniPC's shifted, evenly spaced steps (module docstring)."""
+    return shift_sigmas(torch.rand(n, generator=generator), shift)
+
+
+def train_video(
+    vae: AutoencoderKLWan,
+    tokenizer,
+    out="runs/video",
+    steps: int = 8000,
+    batch_size: int = 32,
+    lr: float = 5e-4,
+    num_clips: int = 8000,
+    caption_dropout: float = 0.1,
+    seed: int = 0,
+    save_every: int = 250,
+    transformer_config: dict = TRANSFORMER_CONFIG,
+    frames: int = moving_shapes.FRAMES,
+):
+    """UMT5 and the transformer, trained together on cached latents of `num_clips` training clips.
+
+    `vae` must carry its latents_mean / latents_std (see latent_statistics) in its config."""
+    seed_everything(seed)
+    means, stds, attributes = cached_clips(vae, num_clips, seed, Path(out) / "latents.pt", frames)
+    z_dim = vae.config.z_dim
+    latents_mean = torch.tensor(vae.config.latents_mean).view(1, z_dim, 1, 1, 1)
+    latents_std = torch.tensor(vae.config.latents_std).view(1, z_dim, 1, 1, 1)
+    transformer = WanTransformer3DModel(**{**transformer_config, "in_channels": z_dim, "out_channels": z_dim})
+    text_encoder = transformers.UMT5EncoderModel(umt5_config(tokenizer, transformer_config["text_dim"]))
+    params = [*transformer.parameters(), *text_encoder.parameters()]
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=1e-2)
+    # UMT5's `shared` embedding IS its encoder's embed_tokens (safetensors refuses to save one tensor twice):
+    # the encoder stack holds every weight of the model exactly once, so it is what the checkpoint saves.
+    models = {"transformer": transformer, "text_encoder": text_encoder.encoder}
+    checkpoint = Checkpoint(out)
+    start, log = checkpoint.load(models, optimizer)
+    clock = Stopwatch(log[-1]["seconds"] if log else 0.0)
+    rng = torch.Generator().manual_seed(seed + start)  # resuming continues with fresh (still seeded) draws
+    bar = progress(steps, start, "transformer+umt5")
+    running = None
+    for step in range(start, steps):
+        for group in optimizer.param_groups:
+            group["lr"] = cosine_lr(step, steps, lr, warmup=100)
+        index = torch.randint(0, len(means), (batch_size,), generator=rng)
+        z = means[index] + stds[index] * torch.randn(means[index].shape, generator=rng)  # a posterior sample
+        z0 = (z - latents_mean) / latents_std  # (B, z_dim, 5, 8, 8), about unit variance per channel
+        captions = [moving_shapes.caption_for(attributes[i], rng) for i in index.tolist()]
+        captions = ["" if u < caption_dropout else c for u, c in zip(torch.rand(batch_size, generator=rng), captions)]
+        sigma = sample_sigmas(batch_size, rng)  # (B,)
+        eps = torch.randn(z0.shape, generator=rng)
+        s = sigma.view(-1, 1, 1, 1, 1)
+        z_sigma = (1 - s) * z0 + s * eps  # x_σ = (1-σ)·x0 + σ·ε
+        context = encode_text(tokenizer, text_encoder, captions)  # (B, 512, 64)
+        velocity = transformer(z_sigma, sigma * 1000, encoder_hidden_states=context).sample
+        loss = F.mse_loss(velocity, eps - z0)  # v = dx_σ/dσ = ε - x0
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
+        bar.update(1)
+        bar.set_postfix(loss=f"{running:.4f}", refresh=False)
+        if (step + 1) % save_every == 0 or step + 1 == steps:
+            log.append({"step": step + 1, "loss_ema": running, "seconds": clock.seconds})
+            checkpoint.save(step + 1, models, optimizer, log)
+    bar.close()
+    return transformer.eval(), text_encoder.eval(), log

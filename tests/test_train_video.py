@@ -1,0 +1,102 @@
+"""Smoke tests of the shapes-video recipes: each trainer runs a few steps on tiny sizes and resumes, the assembled
+folder loads as a WanPipeline and generates, and the tokenizer loads offline with AutoTokenizer."""
+
+import json
+
+import pytest
+import torch
+import transformers
+from safetensors.torch import load_file
+
+from difflab.data import moving_shapes
+from difflab.models import AutoencoderKLWan, WanTransformer3DModel
+from difflab.pipelines import TextToVideoPipeline
+from difflab.text.t5_tokenizer import build_t5_tokenizer, default_video_words
+from difflab.train import video, video_recipes
+
+TINY_VAE = {**video.VIDEO_VAE_CONFIG, "base_dim": 4}
+TINY_TRANSFORMER = {**video.TRANSFORMER_CONFIG, "num_attention_heads": 2, "attention_head_dim": 8, "text_dim": 16,
+                    "freq_dim": 32, "ffn_dim": 32, "num_layers": 1}  # fmt: skip
+FRAMES = 5  # 1 + 4: two latent frames
+
+
+def test_the_tokenizer_round_trips_through_auto_tokenizer_offline(tmp_path):
+    built = build_t5_tokenizer(tmp_path)
+    loaded = transformers.AutoTokenizer.from_pretrained(str(tmp_path), local_files_only=True)
+    assert (loaded.pad_token_id, loaded.eos_token_id, loaded.unk_token_id) == (0, 1, 2)
+    caption = "a small red circle moving left"
+    ids = loaded(caption).input_ids
+    assert ids == built(caption).input_ids and len(ids) == 7  # one piece per word, then </s>
+    assert loaded.decode(ids, skip_special_tokens=True) == caption
+    assert set(moving_shapes.vocabulary()) <= set(default_video_words())
+    assert loaded("zebra").input_ids[1:-1] == [loaded.convert_tokens_to_ids(c) for c in "zebra"]  # spelt out
+
+
+def test_a_word_that_is_not_lowercase_letters_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="words: got 'Red'"):
+        build_t5_tokenizer(tmp_path, words=["a", "Red"])
+
+
+def test_flow_matching_sigmas_follow_the_schedulers_shift():
+    sigmas = video.sample_sigmas(10_000, torch.Generator().manual_seed(0))
+    assert 0 <= sigmas.min() and sigmas.max() <= 1
+    u = 0.5  # the median of U(0, 1) maps to shift·u / (1 + (shift - 1)·u) = 0.75 for shift 3
+    assert abs(sigmas.median().item() - 3 * u / (1 + 2 * u)) < 0.01
+
+
+def test_training_sees_the_text_states_the_pipeline_gives(tmp_path):
+    tokenizer = build_t5_tokenizer(tmp_path)
+    encoder = transformers.UMT5EncoderModel(video.umt5_config(tokenizer, 16)).eval()
+    captions = ["a red circle moving up", "", "a large blue triangle shrinking"]
+    with torch.no_grad():
+        context = video.encode_text(tokenizer, encoder, captions)  # encoder run on 6 positions, then zero-padded
+    assert context.shape == (3, 512, 16)
+    assert (context[0, 6:] == 0).all() and (context[0, :6] != 0).any()  # 5 words + </s>
+    assert (context[1, 1:] == 0).all()  # "" is </s> alone
+    transformer = WanTransformer3DModel(**{**TINY_TRANSFORMER, "in_channels": 16, "out_channels": 16})
+    pipe = TextToVideoPipeline(tokenizer=tokenizer, text_encoder=encoder, transformer=transformer,
+                               vae=AutoencoderKLWan(**TINY_VAE), scheduler=None)  # fmt: skip
+    assert torch.allclose(context, pipe.encode_prompt(captions), atol=1e-6)  # padded to 512 before the encoder
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A 2-step video VAE run, resumed to 3 steps."""
+    runs = tmp_path_factory.mktemp("runs")
+    kwargs = dict(batch_size=1, config=TINY_VAE, frames=FRAMES, save_every=2, eval_clips=2)
+    video_recipes.run_video_vae(runs, steps=2, **kwargs)
+    _, log = video_recipes.run_video_vae(runs, steps=3, **kwargs)
+    return runs, log
+
+
+def test_the_video_vae_trainer_checkpoints_and_resumes(runs):
+    folder, log = runs
+    assert [entry["step"] for entry in log] == [2, 3]  # the second call started at step 2
+    assert json.loads((folder / "video-vae" / "state.json").read_text())["step"] == 3
+    assert {"psnr_db", "first_frame_psnr_db"} <= set(log[-1])
+
+
+def test_the_video_recipe_resumes_and_ships_a_loadable_wan_pipeline(runs, tmp_path):
+    folder, _ = runs
+    kwargs = dict(batch_size=2, num_clips=4, vae_config=TINY_VAE, transformer_config=TINY_TRANSFORMER, frames=FRAMES,
+                  eval_prompts=2, eval_steps=2, vae_eval_clips=2, save_every=2)  # fmt: skip
+    kwargs["out"] = tmp_path / "shapes-video"
+    video_recipes.run_video(folder, steps=2, **kwargs)
+    _, metrics = video_recipes.run_video(folder, steps=3, **kwargs)
+    state = json.loads((folder / "video" / "state.json").read_text())
+    assert state["step"] == 3 and [entry["step"] for entry in state["log"]] == [2, 3]
+    card = json.loads((tmp_path / "shapes-video" / "card.json").read_text())
+    assert card["metrics"]["prompts"] == 2 and set(metrics) >= {"adherence", "temporal_consistency"}
+    assert card["vae"]["first_frame_encoded_alone_max_abs_diff"] < 1e-5
+
+    pipe = TextToVideoPipeline.from_pretrained(tmp_path / "shapes-video")
+    assert type(pipe.vae) is AutoencoderKLWan and len(pipe.vae.config.latents_std) == TINY_VAE["z_dim"]
+    assert isinstance(pipe.tokenizer, transformers.PreTrainedTokenizerBase)
+    frames = pipe("a red circle moving left", height=64, width=64, num_frames=FRAMES, num_inference_steps=2,
+                  generator=torch.Generator().manual_seed(0))  # fmt: skip
+    assert frames.shape == (1, FRAMES, 64, 64, 3) and 0 <= frames.min() and frames.max() <= 1
+    trained = torch.load(folder / "video" / "latents.pt", weights_only=True)["means"]
+    assert trained.shape == (4, TINY_VAE["z_dim"], 2, 8, 8)  # the cache: 4 clips, 1 + 1 latent frames
+    checkpoint = load_file(str(folder / "video" / "text_encoder.safetensors"))
+    shipped = pipe.text_encoder.state_dict()
+    assert all(torch.equal(shipped[f"encoder.{k}"], v) for k, v in checkpoint.items())  # the trained UMT5 shipped
