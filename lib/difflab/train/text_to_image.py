@@ -84,24 +84,28 @@ def text_encoder_config(tokenizer) -> transformers.CLIPTextConfig:
 
 
 @torch.no_grad()
-def encode_dataset(vae: AutoencoderKL, n: int, seed: int = 0, chunk: int = 256):
-    """The posterior mean and std of n training images, (n, 4, 8, 8) each, plus their attributes."""
+def encode_dataset(vae, n: int, seed: int = 0, chunk: int = 256, batch=shapes.batch, key: str = "image"):
+    """The posterior mean and std of the first n training samples, plus their attributes.
+
+    `batch(indices, seed=seed)` gives a dict with the inputs under `key` and their "attributes": pictures
+    (n, 4, 8, 8) latents by default; the video trainer passes moving_shapes.batch and "video".
+    """
     means, stds, attributes = [], [], []
     for start in range(0, n, chunk):
-        data = shapes.batch(range(start, min(n, start + chunk)), seed=seed)
-        posterior = vae.encode(data["image"]).latent_dist
+        data = batch(range(start, min(n, start + chunk)), seed=seed)
+        posterior = vae.encode(data[key]).latent_dist
         means.append(posterior.mean)
         stds.append(posterior.std)
         attributes += data["attributes"]
     return torch.cat(means), torch.cat(stds), attributes
 
 
-def cached_dataset(vae: AutoencoderKL, n: int, seed: int, path: Path):
+def cached_dataset(vae, n: int, seed: int, path: Path, **encode_kwargs):
     """encode_dataset, saved beside the checkpoints so that a resumed run does not encode again."""
     if path.exists():
         cached = torch.load(path, weights_only=True)
         return cached["means"], cached["stds"], cached["attributes"]
-    means, stds, attributes = encode_dataset(vae, n, seed)
+    means, stds, attributes = encode_dataset(vae, n, seed, **encode_kwargs)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"means": means, "stds": stds, "attributes": attributes}, path)
     return means, stds, attributes

@@ -16,6 +16,7 @@ feeds 1000·σ unrounded, less than one timestep apart.
 10% of the captions are dropped to "" so the same model learns the unconditional velocity guidance needs.
 """
 
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -26,6 +27,7 @@ from ..data import moving_shapes
 from ..models import AutoencoderKLWan, WanTransformer3DModel
 from ..schedulers.flow_match import shift_sigmas
 from .common import Checkpoint, Stopwatch, cosine_lr, progress, seed_everything
+from .text_to_image import cached_dataset
 from .vae import psnr
 
 VIDEO_VAE_CONFIG = dict(
@@ -128,28 +130,11 @@ def train_video_vae(
     return vae.eval(), log
 
 
-@torch.no_grad()
-def encode_clips(vae: AutoencoderKLWan, n: int, seed: int = 0, chunk: int = 32, frames: int = moving_shapes.FRAMES):
-    """The posterior mean and std of n training clips, (n, z_dim, 1 + (F-1)/4, 8, 8) each, plus their attributes."""
-    means, stds, attributes = [], [], []
-    for start in range(0, n, chunk):
-        data = moving_shapes.batch(range(start, min(n, start + chunk)), seed=seed, frames=frames)
-        posterior = vae.encode(data["video"]).latent_dist
-        means.append(posterior.mean)
-        stds.append(posterior.std)
-        attributes += data["attributes"]
-    return torch.cat(means), torch.cat(stds), attributes
-
-
 def cached_clips(vae: AutoencoderKLWan, n: int, seed: int, path: Path, frames: int = moving_shapes.FRAMES):
-    """encode_clips, saved beside the checkpoints so that a resumed run does not encode again."""
-    if path.exists():
-        cached = torch.load(path, weights_only=True)
-        return cached["means"], cached["stds"], cached["attributes"]
-    means, stds, attributes = encode_clips(vae, n, seed, frames=frames)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"means": means, "stds": stds, "attributes": attributes}, path)
-    return means, stds, attributes
+    """The posterior mean and std of n training clips, (n, z_dim, 1 + (F-1)/4, 8, 8) each, plus their attributes,
+    cached at `path` (the image trainer's cached_dataset, given clips instead of pictures)."""
+    clips = partial(moving_shapes.batch, frames=frames)
+    return cached_dataset(vae, n, seed, path, chunk=32, batch=clips, key="video")
 
 
 def latent_statistics(means: torch.Tensor, stds: torch.Tensor, seed: int = 2) -> tuple[list, list]:
