@@ -14,7 +14,7 @@ from PIL import Image
 import difflab
 from difflab import schedulers
 from difflab.models import AutoencoderKLWan, WanTransformer3DModel
-from difflab.pipelines import TextToVideoPipeline
+from difflab.pipelines import TextToVideoPipeline, pipeline_class
 
 WAN21_SCHEDULER = Path(difflab.__file__).parent / "configs/wan2.1-t2v-1.3b/scheduler/scheduler_config.json"
 # diffusers' tests/pipelines/wan/test_wan.py components, with a 16-wide UMT5 built here (no download).
@@ -237,3 +237,10 @@ def test_a_prompt_longer_than_max_sequence_length_warns(pipelines):
     with pytest.warns(UserWarning, match="a prompt has 9 tokens and the text encoder reads max_sequence_length = 4"):
         ours("a red circle on the left moves slowly", num_inference_steps=1, max_sequence_length=4,
              output_type="latent", generator=seed(), **SIZE)  # fmt: skip
+
+
+def test_load_pipeline_picks_the_class_model_index_names():
+    assert type(difflab.load_pipeline("shapes-video", device="cpu")).__name__ == "TextToVideoPipeline"
+    assert type(difflab.load_pipeline("shapes-sd", device="cpu")).__name__ == "TextToImagePipeline"
+    with pytest.raises(ValueError, match="_class_name: got 'FluxPipeline'; difflab loads StableDiffusionPipeline, "):
+        pipeline_class("FluxPipeline")

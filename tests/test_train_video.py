@@ -100,3 +100,26 @@ def test_the_video_recipe_resumes_and_ships_a_loadable_wan_pipeline(runs, tmp_pa
     checkpoint = load_file(str(folder / "video" / "text_encoder.safetensors"))
     shipped = pipe.text_encoder.state_dict()
     assert all(torch.equal(shipped[f"encoder.{k}"], v) for k, v in checkpoint.items())  # the trained UMT5 shipped
+
+
+def test_the_vae_starts_as_a_per_frame_autoencoder_of_identity_blocks():
+    """wan_vae_init: no past-frame taps, residual blocks that pass their input, keep/repeat temporal resamplers,
+    a nearly deterministic posterior. So at step 0 each frame is coded on its own, like an image."""
+    vae = video.wan_vae_init(AutoencoderKLWan(**TINY_VAE)).eval()
+    clips = moving_shapes.batch(2, frames=FRAMES)["video"]  # (2, 3, 5, 64, 64)
+    with torch.no_grad():
+        posterior = vae.encode(clips).latent_dist
+        alone = vae.encode(clips[:, :, :1]).latent_dist.mean
+        reordered = vae.encode(torch.cat([clips[:, :, :1], clips[:, :, 1:].flip(2)], dim=2)).latent_dist.mean
+    assert torch.equal(posterior.mean[:, :, :1], alone)
+    assert abs(posterior.logvar.mean().item() + 6.0) < 0.5  # the bias; the weights add a little
+    # the temporal downsamplers keep the later frame of each pair, so frame 4 decides latent frame 1 alone
+    changed = clips.clone()
+    changed[:, :, 1:4] = 0
+    with torch.no_grad():
+        assert torch.equal(vae.encode(changed).latent_dist.mean, posterior.mean)
+    assert not torch.equal(reordered, posterior.mean)  # frame 4 moved: latent frame 1 changes
+    block = vae.decoder.up_blocks[0].resnets[0]
+    x = torch.randn(1, block.conv1.in_channels, 2, 4, 4)
+    with torch.no_grad():
+        assert torch.equal(block(x), block.conv_shortcut(x))

@@ -249,3 +249,21 @@ def test_video_longer_than_rope_max_seq_len_is_refused():
     kwargs = inputs(DIFFUSERS_TEST, (1, 4, 2, 10, 8), 3, None)  # 5 patches along H > 4
     with pytest.raises(ValueError, match="axis 'h'.*rope_max_seq_len=4"):
         model(**kwargs)
+
+
+def test_loading_in_bf16_keeps_diffusers_fp32_modules_and_matches_it(tmp_path):
+    """from_pretrained(dtype=bf16) keeps in float32 exactly the parameters diffusers' rule keeps (a dotted part of
+    the name in _keep_in_fp32_modules), so the loaded model computes what diffusers' bf16 model computes."""
+    ours, theirs = pair(DIFFUSERS_TEST)
+    ours.save_pretrained(tmp_path)
+    loaded = WanTransformer3DModel.from_pretrained(tmp_path, torch_dtype=torch.bfloat16)
+    keep = DiffusersWan._keep_in_fp32_modules
+    for name, parameter in loaded.named_parameters():
+        kept = any(part in keep for part in name.split("."))
+        assert parameter.dtype == (torch.float32 if kept else torch.bfloat16), name
+    assert loaded.blocks[0].norm2.weight.dtype == torch.float32  # one a whole-model cast would have lost
+    theirs = keep_in_fp32_then_cast(theirs, torch.bfloat16)
+    kwargs = inputs(DIFFUSERS_TEST, (1, 4, 2, 16, 16), 12, None)
+    kwargs = {k: v.bfloat16() if v.is_floating_point() else v for k, v in kwargs.items()}
+    with torch.no_grad():
+        assert torch.equal(loaded(**kwargs).sample, theirs(**kwargs).sample)

@@ -1,5 +1,6 @@
 """The course's own trained models, shipped inside the package (no downloads): load them by name."""
 
+import json
 from pathlib import Path
 
 WEIGHTS = Path(__file__).parent / "weights"
@@ -17,13 +18,15 @@ def weights_folder(name: str) -> Path:
 
 
 def load_pipeline(name: str = "shapes-sd", scheduler: str | None = None, device=None, dtype=None):
-    """A TextToImagePipeline from the shipped weights, on CUDA when there is one (DIFFLAB_DEVICE overrides)."""
+    """A shipped pipeline, on CUDA when there is one (DIFFLAB_DEVICE overrides): the class its model_index.json
+    names, as diffusers' DiffusionPipeline.from_pretrained picks it (shapes-sd → TextToImagePipeline, shapes-video
+    → TextToVideoPipeline)."""
     from .device import default_device
-    from .pipelines import TextToImagePipeline
+    from .pipelines import pipeline_class
 
-    return TextToImagePipeline.from_pretrained(
-        weights_folder(name), scheduler=scheduler, dtype=dtype, device=device or default_device()
-    )
+    folder = weights_folder(name)
+    pipeline = pipeline_class(json.loads((folder / "model_index.json").read_text())["_class_name"])
+    return pipeline.from_pretrained(folder, scheduler=scheduler, dtype=dtype, device=device or default_device())
 
 
 def load_judge(name: str = "shapes-judge"):

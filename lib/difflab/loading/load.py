@@ -73,7 +73,8 @@ def load_into(model: torch.nn.Module, state_dict: dict, dtype=None, device=None)
     """Assign `state_dict` to a (meta) model after checking every key, shape and dtype; then cast and move.
 
     dtype rule (checks.py): float tensors only for float parameters; without `dtype` the checkpoint's floats share
-    one dtype and the model takes it; with `dtype` every float tensor is cast to it, mixed or not.
+    one dtype and the model takes it; with `dtype` every float tensor is cast to it, mixed or not, except those
+    the model keeps in float32 (kept_in_fp32).
     """
     check_torch_dtype(dtype, "dtype")
     device = check_device(device)
@@ -90,11 +91,26 @@ def load_into(model: torch.nn.Module, state_dict: dict, dtype=None, device=None)
         model.load_state_dict(state_dict, strict=True, assign=True)
     if dtype is not None:
         with stage("cast", dtype=str(dtype).replace("torch.", "")):
-            model = model.to(dtype)
+            cast(model, dtype)
     if device is not None:
         with stage("move", device=str(device)):
             model = model.to(device)
     return model.eval()
+
+
+def kept_in_fp32(model: torch.nn.Module, name: str) -> bool:
+    """Whether parameter `name` stays float32 under any dtype: one of its dotted parts is listed in the model's
+    _keep_in_fp32_modules (diffusers' rule: for Wan, "norm2" keeps blocks.0.norm2.weight, "rope" the RoPE)."""
+    keep = getattr(model, "_keep_in_fp32_modules", None) or ()
+    return any(part in keep for part in name.split("."))
+
+
+def cast(model: torch.nn.Module, dtype: torch.dtype) -> torch.nn.Module:
+    """Every float parameter and buffer to `dtype`, except those kept in float32, as diffusers' from_pretrained."""
+    for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
+        if tensor.is_floating_point():
+            tensor.data = tensor.data.to(torch.float32 if kept_in_fp32(model, name) else dtype)
+    return model
 
 
 def load_model(model_class, config: dict, checkpoint, dtype=None, device=None, converter=None) -> torch.nn.Module:

@@ -23,7 +23,8 @@ class ModelMixin:
         """The model in `folder` (or folder/subfolder): config.json + diffusion_pytorch_model.safetensors.
 
         torch_dtype: None keeps the checkpoint's dtype (its float tensors must share one); a float dtype casts
-        every float tensor to it, the one way to load a checkpoint that mixes float dtypes (loading.checks).
+        every float tensor to it, the one way to load a checkpoint that mixes float dtypes (loading.checks), except
+        the parameters the class keeps in float32 (`_keep_in_fp32_modules`, as diffusers).
         device: where the model goes once loaded ('cpu', 'cuda', …); None leaves it on the CPU.
         """
         check_torch_dtype(torch_dtype, "torch_dtype")

@@ -70,8 +70,8 @@ class Transformer2DModelOutput:
 
 
 class WanTransformer3DModel(ModelMixin, nn.Module):
-    # Kept in float32 by diffusers' from_pretrained whatever torch_dtype asks (the modulation path and the norms);
-    # difflab's loader casts the whole model, so a bf16 model here has bf16 tables (the sums are still fp32).
+    # Kept in float32 by from_pretrained whatever dtype asks (diffusers' and difflab's loaders alike): the timestep
+    # MLP, the modulation tables and the norms. model.to(dtype) casts them too; the sums stay fp32 either way.
     _keep_in_fp32_modules = ["rope", "time_embedder", "scale_shift_table", "norm1", "norm2", "norm3"]
 
     def __init__(
