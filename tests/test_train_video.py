@@ -2,6 +2,7 @@
 folder loads as a WanPipeline and generates, and the tokenizer loads offline with AutoTokenizer."""
 
 import json
+import math
 
 import pytest
 import torch
@@ -45,18 +46,26 @@ def test_flow_matching_sigmas_follow_the_schedulers_shift():
 
 
 def test_training_sees_the_text_states_the_pipeline_gives(tmp_path):
+    """Training's short context (L + 1 rows, the last standing for 512 - L zero rows) gives the transformer the
+    same output as the pipeline's 512 rows."""
     tokenizer = build_t5_tokenizer(tmp_path)
     encoder = transformers.UMT5EncoderModel(video.umt5_config(tokenizer, 16)).eval()
     captions = ["a red circle moving up", "", "a large blue triangle shrinking"]
     with torch.no_grad():
-        context = video.encode_text(tokenizer, encoder, captions)  # encoder run on 6 positions, then zero-padded
-    assert context.shape == (3, 512, 16)
-    assert (context[0, 6:] == 0).all() and (context[0, :6] != 0).any()  # 5 words + </s>
-    assert (context[1, 1:] == 0).all()  # "" is </s> alone
-    transformer = WanTransformer3DModel(**{**TINY_TRANSFORMER, "in_channels": 16, "out_channels": 16})
+        short, log_counts = video.encode_text(tokenizer, encoder, captions)  # encoder run on 6 positions
+    assert short.shape == (3, 7, 16) and log_counts.tolist() == [0.0] * 6 + [pytest.approx(math.log(512 - 6))]
+    assert (short[0, 6:] == 0).all() and (short[0, :6] != 0).any()  # 5 words + </s>, then the zero row
+    assert (short[1, 1:] == 0).all()  # "" is </s> alone
+    transformer = WanTransformer3DModel(**{**TINY_TRANSFORMER, "in_channels": 16, "out_channels": 16}).eval()
     pipe = TextToVideoPipeline(tokenizer=tokenizer, text_encoder=encoder, transformer=transformer,
                                vae=AutoencoderKLWan(**TINY_VAE), scheduler=None)  # fmt: skip
-    assert torch.allclose(context, pipe.encode_prompt(captions), atol=1e-6)  # padded to 512 before the encoder
+    full = pipe.encode_prompt(captions)  # (3, 512, 16): padded to 512 before the encoder
+    assert torch.allclose(short[:, :6], full[:, :6], atol=1e-6) and (full[:, 6:] == 0).all()
+    latents, t = torch.randn(3, 16, 2, 8, 8), torch.tensor([900.0, 500.0, 20.0])
+    with torch.no_grad():
+        expected = transformer(latents, t, encoder_hidden_states=full).sample
+        got = transformer(latents, t, encoder_hidden_states=short, text_log_counts=log_counts).sample
+    assert (got - expected).abs().max() <= 1e-5
 
 
 @pytest.fixture(scope="module")

@@ -27,6 +27,7 @@ feeds 1000·σ unrounded, less than one timestep apart.
 10% of the captions are dropped to "" so the same model learns the unconditional velocity guidance needs.
 """
 
+import math
 from functools import partial
 from pathlib import Path
 
@@ -198,12 +199,17 @@ def latent_statistics(means: torch.Tensor, stds: torch.Tensor, seed: int = 2) ->
 
 
 def encode_text(tokenizer, text_encoder, captions: list[str], max_sequence_length: int = MAX_SEQUENCE_LENGTH):
-    """UMT5 states (B, max_sequence_length, d_model), exactly zero past each caption's </s>, as the pipeline's
-    encode_prompt. The encoder runs on the longest caption only: masked padding changes nothing before it."""
+    """What the pipeline's encode_prompt gives, UMT5 states (B, 512, d_model) exactly zero past each caption's
+    </s>, in a short form: (B, L + 1, d_model) and log counts (L + 1,), the last zero row standing for the
+    512 - L zero rows (WanTransformer3DModel.forward, text_log_counts). The encoder runs on the longest caption
+    only (L ≈ 7 tokens): masked padding changes nothing before it."""
     tokens = tokenizer(captions, padding="longest", add_special_tokens=True, return_tensors="pt")
-    hidden = text_encoder(tokens.input_ids, tokens.attention_mask).last_hidden_state  # (B, L, D), L ≈ 6
+    hidden = text_encoder(tokens.input_ids, tokens.attention_mask).last_hidden_state  # (B, L, D)
     hidden = hidden * tokens.attention_mask[..., None]  # zeros past each caption
-    return F.pad(hidden, (0, 0, 0, max_sequence_length - hidden.shape[1]))  # (B, 512, D)
+    length = hidden.shape[1]
+    log_counts = torch.zeros(length + 1)
+    log_counts[-1] = math.log(max_sequence_length - length)
+    return F.pad(hidden, (0, 0, 0, 1)), log_counts  # (B, L + 1, D), (L + 1,)
 
 
 def sample_sigmas(n: int, generator: torch.Generator, shift: float = FLOW_SHIFT) -> torch.Tensor:
@@ -258,8 +264,8 @@ def train_video(
         eps = torch.randn(z0.shape, generator=rng)
         s = sigma.view(-1, 1, 1, 1, 1)
         z_sigma = (1 - s) * z0 + s * eps  # x_σ = (1-σ)·x0 + σ·ε
-        context = encode_text(tokenizer, text_encoder, captions)  # (B, 512, 64)
-        velocity = transformer(z_sigma, sigma * 1000, encoder_hidden_states=context).sample
+        context, log_counts = encode_text(tokenizer, text_encoder, captions)  # (B, L + 1, 64): 512 rows' worth
+        velocity = transformer(z_sigma, sigma * 1000, encoder_hidden_states=context, text_log_counts=log_counts).sample
         loss = F.mse_loss(velocity, eps - z0)  # v = dx_σ/dσ = ε - x0
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

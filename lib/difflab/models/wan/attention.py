@@ -23,10 +23,14 @@ from torch import nn
 from .rope import apply_rotary_emb
 
 
-def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """softmax(q·kᵀ/√d)·v per head; q (B, N, heads, d), k and v (B, M, heads, d) → (B, N, heads·d)."""
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, log_counts: torch.Tensor | None = None):
+    """softmax(q·kᵀ/√d)·v per head; q (B, N, heads, d), k and v (B, M, heads, d) → (B, N, heads·d).
+
+    log_counts (M,) or (B, M), difflab only: key m stands for exp(log_counts[m]) identical keys (and values), its
+    logit raised by that log. Exact: softmax over n equal rows = one row with weight n."""
     q, k, v = (rearrange(t, "b n heads d -> b heads n d") for t in (q, k, v))
-    out = F.scaled_dot_product_attention(q, k, v)  # (B, heads, N, d)
+    bias = None if log_counts is None else log_counts.to(q.dtype).reshape(-1, 1, 1, k.shape[2])  # (B|1, 1, 1, M)
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)  # (B, heads, N, d)
     return rearrange(out, "b heads n d -> b n (heads d)")
 
 
@@ -70,9 +74,11 @@ class WanAttention(nn.Module):
         encoder_hidden_states: torch.Tensor | None = None,
         rotary_emb: tuple[torch.Tensor, torch.Tensor] | None = None,
         num_image_tokens: int = 0,
+        text_log_counts: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """hidden_states (B, N, dim); encoder_hidden_states (B, n_img + L, dim) or None for self-attention,
-        whose first `num_image_tokens` are image tokens (only with the image branch); rotary_emb: (cos, sin)."""
+        whose first `num_image_tokens` are image tokens (only with the image branch); rotary_emb: (cos, sin);
+        text_log_counts (L,) or (B, L): see attention()."""
         context = hidden_states if encoder_hidden_states is None else encoder_hidden_states
         image = None
         if num_image_tokens:
@@ -89,7 +95,7 @@ class WanAttention(nn.Module):
         if rotary_emb is not None:  # self-attention only: rotate q and k by each token's (f, h, w) angles
             q, k = apply_rotary_emb(q, *rotary_emb), apply_rotary_emb(k, *rotary_emb)
 
-        out = attention(q, k, v).type_as(q)  # (B, N, heads·d)
+        out = attention(q, k, v, text_log_counts).type_as(q)  # (B, N, heads·d)
         if image is not None:  # the same queries, attending to the image tokens on their own
             k_img = self.split_heads(self.norm_added_k(self.add_k_proj(image)))
             v_img = self.split_heads(self.add_v_proj(image))

@@ -49,8 +49,10 @@ class WanTransformerBlock(nn.Module):
         temb: torch.Tensor,
         rotary_emb: tuple[torch.Tensor, torch.Tensor],
         num_image_tokens: int = 0,
+        text_log_counts: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """hidden_states (B, N, D); encoder_hidden_states (B, n_img + L, D); temb = timestep_proj (B, 6, D)."""
+        """hidden_states (B, N, D); encoder_hidden_states (B, n_img + L, D); temb = timestep_proj (B, 6, D);
+        text_log_counts: see WanTransformer3DModel.forward."""
         x = hidden_states
         modulation = (self.scale_shift_table + temb.float()).chunk(6, dim=1)  # fp32, 6 × (B, 1, D)
         shift, scale, gate, c_shift, c_scale, c_gate = modulation
@@ -61,7 +63,7 @@ class WanTransformerBlock(nn.Module):
 
         # 2. Cross-attention to the text (and image) tokens
         h = self.norm2(x.float()).type_as(x)
-        x = x + self.attn2(h, encoder_hidden_states, None, num_image_tokens)
+        x = x + self.attn2(h, encoder_hidden_states, None, num_image_tokens, text_log_counts)
 
         # 3. Feed-forward, modulated and gated
         h = (self.norm3(x.float()) * (1 + c_scale) + c_shift).type_as(x)

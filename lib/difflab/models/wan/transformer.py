@@ -144,9 +144,15 @@ class WanTransformer3DModel(ModelMixin, nn.Module):
         encoder_hidden_states: torch.Tensor,
         encoder_hidden_states_image: torch.Tensor | None = None,
         return_dict: bool = True,
+        text_log_counts: torch.Tensor | None = None,
     ):
         """hidden_states (B, C, F, H, W); timestep a number or (B,); encoder_hidden_states (B, L, text_dim);
-        encoder_hidden_states_image (B, n, image_dim) for image-to-video models (n = 257 CLIP tokens in Wan2.1)."""
+        encoder_hidden_states_image (B, n, image_dim) for image-to-video models (n = 257 CLIP tokens in Wan2.1).
+
+        text_log_counts (L,) or (B, L), difflab only (training's shortcut): text row l stands for
+        exp(text_log_counts[l]) identical rows. The pipeline pads every prompt with zero rows to 512, and equal rows
+        give equal keys and values, so 512 - L zero rows can be passed as one zero row with log(512 - L): the same
+        output for a fraction of the cross-attention work."""
         check_inputs(hidden_states, timestep)
         batch, _, num_frames, height, width = hidden_states.shape
         p_t, p_h, p_w = self.config.patch_size
@@ -170,7 +176,7 @@ class WanTransformer3DModel(ModelMixin, nn.Module):
                 num_image_tokens = image.shape[1]
 
         for block in self.blocks:
-            x = block(x, context, timestep_proj, rotary_emb, num_image_tokens)  # (B, N, D)
+            x = block(x, context, timestep_proj, rotary_emb, num_image_tokens, text_log_counts)  # (B, N, D)
 
         shift, scale = (self.scale_shift_table + temb.unsqueeze(1)).chunk(2, dim=1)  # (B, 1, D) each
         x = (self.norm_out(x.float()) * (1 + scale) + shift).type_as(x)
