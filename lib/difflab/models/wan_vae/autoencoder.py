@@ -16,8 +16,13 @@ latents_mean / latents_std are NOT applied here. The Wan pipeline normalises per
     after encode:  z_diffusion = (z - latents_mean) / latents_std
     before decode: z = z_diffusion · latents_std + latents_mean
 
-diffusers' config fields and state-dict keys are kept, so a diffusers checkpoint loads strict. Left out: tiling,
-slicing, `return_dict`, and the Wan 2.2 variant (is_residual, patch_size), which is refused.
+Memory switches, with diffusers' names: `enable_slicing()` encodes and decodes the batch one clip at a time (same
+output); `enable_tiling(...)` cuts frames larger than a tile into overlapping tiles and blends them (tiling.py:
+the output changes a little at the seams). `decode_in_chunks` shows the time axis: any chunking of the latent
+frames after the first decodes to the same video.
+
+diffusers' config fields and state-dict keys are kept, so a diffusers checkpoint loads strict. Left out:
+`return_dict`, and the Wan 2.2 variant (is_residual, patch_size), which is refused.
 """
 
 import inspect
@@ -33,8 +38,9 @@ from ..vae import AutoencoderKLOutput, DecoderOutput, DiagonalGaussianDistributi
 from .causal_conv import CausalConv3d, FrameCache
 from .decoder import Decoder3d
 from .encoder import Encoder3d
-
-CHUNK = 4  # frames per encoder chunk after the first (hard-coded upstream): hence clips of 1 + 4n frames
+from .tiling import CHUNK, TILE_DEFAULTS, check_tiling, map_tiles  # CHUNK = 4: frames per encoder chunk after the first
+from .tiling import blend_h as _blend_h
+from .tiling import blend_v as _blend_v
 
 WAN21_LATENTS_MEAN = [-0.7571, -0.7089, -0.9113, 0.1075, -0.1745, 0.9653, -0.1517, 1.5508]
 WAN21_LATENTS_MEAN += [0.4134, -0.0715, 0.5517, -0.3632, -0.1922, -0.9497, 0.2503, -0.2921]
@@ -90,6 +96,13 @@ class AutoencoderKLWan(ModelMixin, nn.Module):
             dropout=dropout,
             out_channels=out_channels,
         )
+        # Memory switches, not config (diffusers' names and defaults): see enable_slicing, enable_tiling.
+        self.use_slicing = False
+        self.use_tiling = False
+        self.tile_sample_min_height = TILE_DEFAULTS["tile_sample_min_height"]  # pixels
+        self.tile_sample_min_width = TILE_DEFAULTS["tile_sample_min_width"]
+        self.tile_sample_stride_height = TILE_DEFAULTS["tile_sample_stride_height"]  # overlap = min − stride
+        self.tile_sample_stride_width = TILE_DEFAULTS["tile_sample_stride_width"]
 
     @classmethod
     def from_config(cls, config: Mapping, **overrides) -> "AutoencoderKLWan":
@@ -103,12 +116,25 @@ class AutoencoderKLWan(ModelMixin, nn.Module):
     def encode(self, x: torch.Tensor) -> AutoencoderKLOutput:
         """Video (B, in_channels, 1 + 4n, H, W) in [-1, 1] → q(z | x) over (B, z_dim, 1 + n, H/8, W/8)."""
         check_video(x, self.config.in_channels)
+        if self.use_slicing and x.shape[0] > 1:
+            moments = torch.cat([self._encode(clip) for clip in x.split(1)])  # one clip at a time
+        else:
+            moments = self._encode(x)
+        return AutoencoderKLOutput(latent_dist=DiagonalGaussianDistribution(moments))
+
+    def _encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Video (B, C, 1 + 4n, H, W) → moments (B, 2·z_dim, 1 + n, H/8, W/8), tiled if on and x is larger."""
+        if self.use_tiling and (x.shape[-2] > self.tile_sample_min_height or x.shape[-1] > self.tile_sample_min_width):
+            return self.tiled_encode(x)
+        return self._encode_untiled(x)
+
+    def _encode_untiled(self, x: torch.Tensor) -> torch.Tensor:
+        """Video (B, C, 1 + 4n, H, W) → moments (B, 2·z_dim, 1 + n, H/8, W/8): frame 0 alone, then 4 at a time."""
         cache = FrameCache()  # this clip's past, for every causal conv of the encoder
         frames = x.shape[2]
         chunks = [x[:, :, :1]] + [x[:, :, i : i + CHUNK] for i in range(1, frames, CHUNK)]  # frame 0, then 4s
         out = torch.cat([self.encoder(chunk, cache) for chunk in chunks], dim=2)  # (B, 2·z_dim, 1 + n, h, w)
-        moments = self.quant_conv(out)
-        return AutoencoderKLOutput(latent_dist=DiagonalGaussianDistribution(moments))
+        return self.quant_conv(out)
 
     def decode(self, z: torch.Tensor) -> DecoderOutput:
         """Latents (B, z_dim, 1 + n, h, w) on the VAE's own scale → video (B, out_channels, 1 + 4n, 8h, 8w),
@@ -118,10 +144,108 @@ class AutoencoderKLWan(ModelMixin, nn.Module):
                 f"z: got shape {tuple(z.shape)}; decode takes latents (B, {self.config.z_dim}, latent frames, h, w), "
                 "as encode(x).latent_dist.sample() gives them."
             )
-        z = self.post_quant_conv(z)
-        cache = FrameCache()
-        frames = [self.decoder(z[:, :, k : k + 1], cache) for k in range(z.shape[2])]  # 1 frame, then 4 each
-        return DecoderOutput(sample=torch.cat(frames, dim=2).clamp(-1.0, 1.0))
+        if self.use_slicing and z.shape[0] > 1:
+            return DecoderOutput(sample=torch.cat([self._decode(clip) for clip in z.split(1)]))  # one at a time
+        return DecoderOutput(sample=self._decode(z))
+
+    def _decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Latents (B, z_dim, 1 + n, h, w) → video (B, C, 1 + 4n, 8h, 8w) in [-1, 1], tiled if on and z is larger."""
+        f = self.spatial_factor
+        if self.use_tiling and (
+            z.shape[-2] > self.tile_sample_min_height // f or z.shape[-1] > self.tile_sample_min_width // f
+        ):
+            return self.tiled_decode(z).sample
+        return self.decode_in_chunks(z).clamp(-1.0, 1.0)
+
+    def decode_chunk(self, z: torch.Tensor, cache: FrameCache) -> torch.Tensor:
+        """Latent frames (B, z_dim, t, h, w) that continue the clip whose past `cache` holds → video frames, unclamped.
+
+        With an empty cache, z must be the clip's first latent frame alone (t = 1 → 1 video frame); after it,
+        any t latent frames give 4·t video frames. `cache` now holds, for every causal conv of the decoder, the
+        last ≤ 2 frames it read, ready for the next chunk.
+        """
+        return self.decoder(self.post_quant_conv(z), cache)  # post_quant_conv is 1×1×1: per frame, no past
+
+    def decode_in_chunks(self, z: torch.Tensor, chunk_frames: int = 1) -> torch.Tensor:
+        """Latents (B, z_dim, 1 + n, h, w) → video (B, C, 1 + 4n, 8h, 8w), unclamped: the first latent frame
+        alone, then `chunk_frames` at a time, one FrameCache carrying the past. Any chunk_frames ≥ 1 gives the
+        same video (to float rounding); larger chunks hold more frames in memory at once. decode uses 1, as upstream.
+        """
+        if isinstance(chunk_frames, bool) or not isinstance(chunk_frames, int) or chunk_frames < 1:
+            raise ValueError(f"chunk_frames: got {chunk_frames!r}; give a positive int of latent frames per chunk.")
+        cache = FrameCache()  # this clip's past, for every causal conv of the decoder
+        chunks = [z[:, :, :1]] + [z[:, :, k : k + chunk_frames] for k in range(1, z.shape[2], chunk_frames)]
+        return torch.cat([self.decode_chunk(chunk, cache) for chunk in chunks], dim=2)
+
+    # --- memory switches (diffusers' API) ------------------------------------------------------------------
+
+    @property
+    def spatial_factor(self) -> int:
+        """Pixels per latent cell along H and W: 2 per level but the last (diffusers reads scale_factor_spatial,
+        which equals this for every Wan 2.1 config)."""
+        return 2 ** (len(self.config.dim_mult) - 1)
+
+    def enable_slicing(self):
+        """Encode and decode a batch one clip at a time: the same output, the activation peak of one clip."""
+        self.use_slicing = True
+
+    def disable_slicing(self):
+        self.use_slicing = False
+
+    def enable_tiling(
+        self,
+        tile_sample_min_height: int | None = None,
+        tile_sample_min_width: int | None = None,
+        tile_sample_stride_height: int | None = None,
+        tile_sample_stride_width: int | None = None,
+    ):
+        """Encode / decode frames larger than a tile as overlapping tiles, blended (tiling.py). Sizes in pixels;
+        None keeps the current value (defaults 256 tiles, 192 stride, as diffusers). Checked here, before any work."""
+        given = dict(
+            tile_sample_min_height=tile_sample_min_height,
+            tile_sample_min_width=tile_sample_min_width,
+            tile_sample_stride_height=tile_sample_stride_height,
+            tile_sample_stride_width=tile_sample_stride_width,
+        )
+        sizes = {name: getattr(self, name) if value is None else value for name, value in given.items()}
+        check_tiling(sizes, self.spatial_factor)  # upstream would silently take 0 as "keep", and floor 100 to 96
+        for name, value in sizes.items():
+            setattr(self, name, value)
+        self.use_tiling = True
+
+    def disable_tiling(self):
+        self.use_tiling = False
+
+    def tile_settings(self) -> tuple[tuple[int, int], tuple[int, int]]:
+        """((tile_h, tile_w), (stride_h, stride_w)) in pixels, checked (the attributes may be set by hand)."""
+        sizes = {name: getattr(self, name) for name in TILE_DEFAULTS}
+        check_tiling(sizes, self.spatial_factor)
+        return (self.tile_sample_min_height, self.tile_sample_min_width), (
+            self.tile_sample_stride_height,
+            self.tile_sample_stride_width,
+        )
+
+    def tiled_encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Video (B, C, 1 + 4n, H, W) → moments (B, 2·z_dim, 1 + n, H/8, W/8), tile by tile, blended in latent
+        units (overlap (tile − stride)/8 cells). Returns the moments tensor, as upstream's does despite its name."""
+        tile, stride = self.tile_settings()
+        return map_tiles(self._encode_untiled, x, tile, stride, 1 / self.spatial_factor)
+
+    def tiled_decode(self, z: torch.Tensor) -> DecoderOutput:
+        """Latents (B, z_dim, 1 + n, h, w) → video (B, C, 1 + 4n, 8h, 8w) in [-1, 1], decoded tile by tile
+        (tile/8 × tile/8 cells every stride/8), blended over tile − stride pixels, then clamped."""
+        (tile_h, tile_w), (stride_h, stride_w) = self.tile_settings()
+        f = self.spatial_factor
+        video = map_tiles(self.decode_in_chunks, z, (tile_h // f, tile_w // f), (stride_h // f, stride_w // f), f)
+        return DecoderOutput(sample=video.clamp(-1.0, 1.0))
+
+    def blend_v(self, a: torch.Tensor, b: torch.Tensor, blend_extent: int) -> torch.Tensor:
+        """Tile `a` (above) faded into `b` (below) over blend_extent rows (tiling.blend_v; b is not modified)."""
+        return _blend_v(a, b, blend_extent)
+
+    def blend_h(self, a: torch.Tensor, b: torch.Tensor, blend_extent: int) -> torch.Tensor:
+        """Tile `a` (left) faded into `b` (right) over blend_extent columns (tiling.blend_h; b is not modified)."""
+        return _blend_h(a, b, blend_extent)
 
     def forward(
         self, sample: torch.Tensor, sample_posterior: bool = False, generator: torch.Generator | None = None
