@@ -209,6 +209,8 @@ def test_every_pipeline_stage_is_traced(pipelines):
         (dict(num_frames=80), "Nearest: 77 or 81"),
         (dict(num_frames=0), "num_frames: got 0"),
         (dict(num_frames=9.0), "num_frames: got 9.0"),
+        (dict(num_frames=9.0), "Nearest: 9 or 13"),  # a float is refused, the nearest counts still found from it
+        (dict(height=70.0), "Nearest: 64 or 80"),
         (dict(guidance_scale=float("nan")), "guidance_scale: got nan"),
         (dict(guidance_scale=-1.0), "guidance_scale: got -1.0"),
         (dict(num_inference_steps=0), "num_inference_steps: got 0"),

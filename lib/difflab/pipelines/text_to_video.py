@@ -12,6 +12,7 @@ the model's velocity v ≈ ε - x0, from x_1 = ε (no init_noise_sigma) down to 
 """
 
 import html
+import math
 import re
 import warnings
 
@@ -30,6 +31,7 @@ from .checks import (
     check_guidance,
     check_latents,
     check_steps,
+    is_real,
     is_whole,
     prompts_as_list,
 )
@@ -51,7 +53,7 @@ def prompt_clean(text: str) -> str:
 def check_multiple(name: str, value, multiple: int, why: str) -> int:
     """A positive multiple of `multiple`; a refusal names the two nearest valid values."""
     if not is_whole(value) or value <= 0 or value % multiple:
-        lower = max(multiple, int(value) // multiple * multiple) if is_whole(value) else multiple
+        lower = max(multiple, int(value) // multiple * multiple) if is_finite_number(value) else multiple
         raise ValueError(
             f"{name}: got {value!r}; valid values are positive multiples of {multiple} ({why}). "
             f"Nearest: {lower} or {lower + multiple}."
@@ -62,13 +64,18 @@ def check_multiple(name: str, value, multiple: int, why: str) -> int:
 def check_num_frames(num_frames, temporal: int) -> int:
     """k·temporal + 1 frames: the causal VAE keeps frame 0 alone and packs every `temporal` frames after it."""
     if not is_whole(num_frames) or num_frames < 1 or (num_frames - 1) % temporal:
-        below = max(1, (int(num_frames) - 1) // temporal * temporal + 1) if is_whole(num_frames) else 1
+        below = max(1, (int(num_frames) - 1) // temporal * temporal + 1) if is_finite_number(num_frames) else 1
         raise ValueError(
             f"num_frames: got {num_frames!r}; valid values are {temporal}·k + 1 (1, {temporal + 1}, "
             f"{2 * temporal + 1}, …, 81): the VAE encodes frame 0 alone and then {temporal} frames per latent frame. "
             f"Nearest: {below} or {below + temporal}."
         )
     return int(num_frames)
+
+
+def is_finite_number(value) -> bool:
+    """A real number that int() can take (17.0, 16.5): the nearest valid values are found from it."""
+    return is_real(value) and math.isfinite(value)
 
 
 class TextToVideoPipeline(Pipeline):
@@ -218,8 +225,9 @@ class TextToVideoPipeline(Pipeline):
     ):
         """Generate videos for `prompt`; defaults as diffusers' WanPipeline (480×832, 81 frames, 50 steps, w = 5).
 
-        Where diffusers rounds a bad size or frame count down with a warning, this refuses it and names the nearest
-        valid values. output_type 'np' (default): (B, F, H, W, 3) in [0, 1]; 'pt': (B, F, 3, H, W); 'pil': a list
+        A size that is not a multiple of 16 or a frame count not 4·k + 1 is refused with the nearest valid values
+        (diffusers raises for the size, but warns and replaces the count by 4·(F // 4) + 1: 16 → 17, 80 → 81,
+        15 → 13). output_type 'np' (default): (B, F, H, W, 3) in [0, 1]; 'pt': (B, F, 3, H, W); 'pil': a list
         of frame lists; 'latent': the final latents (B, C, f, h, w), still normalised.
         """
         height, width, num_frames, num_inference_steps, guidance_scale, num_videos_per_prompt, batch_size = (
