@@ -7,11 +7,9 @@ Runs alternate, 7 each after a warm-up; the figure is the ratio of medians (targ
 median time (target < 1 s on a 2-core CPU).
 """
 
-import statistics
-import time
-
 import diffusers
 import torch
+from alternating import median_seconds
 
 import difflab
 from difflab.pretrained import weights_folder
@@ -43,16 +41,7 @@ def main():
             ).images
         ),
     }
-    for run in runs.values():
-        run()
-    times = {name: [] for name in runs}
-    for _ in range(7):
-        for name, run in runs.items():
-            start = time.perf_counter()
-            with torch.no_grad():
-                run()
-            times[name].append(time.perf_counter() - start)
-    median = {name: statistics.median(t) for name, t in times.items()}
+    median = median_seconds(runs, repeats=7)
     same = (runs["difflab"]() - runs["diffusers"]()).abs().max().item()
     print(f"64×64, {STEPS} DPM-Solver++ steps, CFG {GUIDANCE}, {torch.get_num_threads()} threads:")
     print(f"  difflab   {median['difflab'] * 1e3:7.1f} ms (median of 7)")

@@ -7,12 +7,10 @@ alternate, 5 each after a warm-up; the figures are the ratio of medians (target 
 time for the clip (target < 5 s on a 2-core CPU).
 """
 
-import statistics
-import time
-
 import diffusers
 import numpy as np
 import torch
+from alternating import median_seconds
 
 import difflab
 from difflab.pretrained import weights_folder
@@ -46,16 +44,7 @@ def main():
             ).frames
         ),  # fmt: skip
     }
-    for run in runs.values():
-        run()
-    times = {name: [] for name in runs}
-    for _ in range(5):
-        for name, run in runs.items():
-            start = time.perf_counter()
-            with torch.no_grad():
-                run()
-            times[name].append(time.perf_counter() - start)
-    median = {name: statistics.median(t) for name, t in times.items()}
+    median = median_seconds(runs, repeats=5)
     same = np.abs(runs["difflab"]() - runs["diffusers"]()).max()
     print(f"17 frames at 64×64, {STEPS} UniPC steps, CFG {GUIDANCE}, {torch.get_num_threads()} threads:")
     print(f"  difflab   {median['difflab']:6.2f} s (median of 5; target < 5 s)")
