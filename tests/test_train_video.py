@@ -72,7 +72,9 @@ def test_training_sees_the_text_states_the_pipeline_gives(tmp_path):
 def runs(tmp_path_factory):
     """A 2-step video VAE run, resumed to 3 steps."""
     runs = tmp_path_factory.mktemp("runs")
-    kwargs = dict(batch_size=1, config=TINY_VAE, frames=FRAMES, save_every=2, eval_clips=2)
+    kwargs = dict(
+        batch_size=1, config=TINY_VAE, frames=FRAMES, save_every=2, eval_clips=2, frame_steps=2, frame_batch_size=1
+    )
     video_recipes.run_video_vae(runs, steps=2, **kwargs)
     _, log = video_recipes.run_video_vae(runs, steps=3, **kwargs)
     return runs, log
@@ -80,7 +82,7 @@ def runs(tmp_path_factory):
 
 def test_the_video_vae_trainer_checkpoints_and_resumes(runs):
     folder, log = runs
-    assert [entry["step"] for entry in log] == [2, 3]  # the second call started at step 2
+    assert [entry["step"] for entry in log] == [2, 3]  # the second call started at step 2, the first on clips
     assert json.loads((folder / "video-vae" / "state.json").read_text())["step"] == 3
     assert {"psnr_db", "first_frame_psnr_db"} <= set(log[-1])
 

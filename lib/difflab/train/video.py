@@ -12,7 +12,10 @@ step 250 of a first run, 18.99 dB). What makes it train (wan_vae_init, and the s
       the reconstruction error summed over the clip's values: strong enough to keep the latents bounded, too weak
       to collapse them;
     - the first `frame_steps` steps train on single frames (the causal encoder treats frame 0 as an image), then
-      clips.
+      clips, as two runs: each stage has its own warm-up and cosine decay, and AdamW's state is cleared between
+      them. Without that, the past-frame taps (zero gradient on single frames, so AdamW's second moment is 0)
+      take steps of about 3·lr at once when clips start, and a run measured at 22.0 dB after its frames fell to
+      19.2 dB 250 clip steps later.
 
 Stage 2, flow matching on the VAE's latents, normalised per channel z0 = (z - latents_mean) / latents_std:
 
@@ -136,7 +139,7 @@ def single_frames(clips: torch.Tensor) -> torch.Tensor:
 
 def train_video_vae(
     out="runs/video-vae",
-    steps: int = 1500,
+    steps: int = 1000,
     batch_size: int = 4,
     lr: float = 1e-3,
     kl_weight: float = 1e-6,
@@ -148,7 +151,8 @@ def train_video_vae(
     frame_steps: int = 500,
     frame_batch_size: int = 8,
 ) -> tuple[AutoencoderKLWan, list]:
-    """`frame_steps` steps on the frames of `frame_batch_size` 5-frame clips (40 images), then clips."""
+    """`frame_steps` steps on the frames of `frame_batch_size` 5-frame clips (40 images), then `steps - frame_steps`
+    on clips of `batch_size`."""
     seed_everything(seed)
     vae = wan_vae_init(AutoencoderKLWan(**config))
     optimizer = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0.0)
@@ -157,8 +161,13 @@ def train_video_vae(
     clock = Stopwatch(log[-1]["seconds"] if log else 0.0)
     bar = progress(steps, start, "video vae")
     for step in range(start, steps):
+        if step == frame_steps:  # clips: the past-frame taps get their first gradients (module docstring)
+            optimizer.state.clear()
+        stage_step, stage_steps = (
+            (step, frame_steps) if step < frame_steps else (step - frame_steps, steps - frame_steps)
+        )
         for group in optimizer.param_groups:
-            group["lr"] = cosine_lr(step, steps, lr)
+            group["lr"] = cosine_lr(stage_step, stage_steps, lr)  # each stage its own warm-up and decay
         if step < frame_steps:  # images first: 5-frame clips cut into frames (fresh clips every step)
             indices = range(step * frame_batch_size, (step + 1) * frame_batch_size)
             clips = single_frames(moving_shapes.batch(indices, seed=seed + 1, frames=5)["video"])  # (8·5, 3, 1, …)

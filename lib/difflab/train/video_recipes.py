@@ -41,7 +41,7 @@ def trained_video_vae(runs: Path, config: dict = VIDEO_VAE_CONFIG, **overrides) 
     return vae.eval()
 
 
-def run_video_vae(runs=Path("runs"), steps: int = 1500, batch_size: int = 4, **kwargs):
+def run_video_vae(runs=Path("runs"), steps: int = 1000, batch_size: int = 4, **kwargs):
     """Train the video VAE into runs/video-vae; kwargs go to train_video_vae (config, frames, save_every, …)."""
     return train_video_vae(out=Path(runs) / "video-vae", steps=steps, batch_size=batch_size, **kwargs)
 
@@ -143,7 +143,8 @@ def run_video(
                 "config": dict(vae.config),
                 "parameters": sum(p.numel() for p in vae.parameters()),
                 "steps": vae_log[-1]["step"],
-                "optimizer": "AdamW lr 1e-3, cosine, MSE + 1e-6·KL against the summed error; single frames first",
+                "optimizer": "AdamW lr 1e-3, cosine per stage (frames, then clips; state cleared between), "
+                "MSE + 1e-6·KL against the summed error",
                 "frame_steps": 500,
                 "wall_seconds": round(vae_log[-1]["seconds"]),
                 "held_out": {
