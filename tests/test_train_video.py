@@ -87,6 +87,22 @@ def test_the_video_vae_trainer_checkpoints_and_resumes(runs):
     assert {"psnr_db", "first_frame_psnr_db"} <= set(log[-1])
 
 
+def test_the_decoder_stage_leaves_the_encoder_and_so_the_latents_unchanged(runs, tmp_path):
+    folder = tmp_path / "runs"
+    (folder / "video-vae").mkdir(parents=True)
+    for name in ("vae.safetensors", "state.json", "optimizer.pt"):
+        (folder / "video-vae" / name).write_bytes((runs[0] / "video-vae" / name).read_bytes())
+    before = load_file(str(folder / "video-vae" / "vae.safetensors"))
+    _, log = video_recipes.run_video_decoder(folder, steps=2, batch_size=1, config=TINY_VAE, frames=FRAMES,
+                                             save_every=2, eval_clips=2)  # fmt: skip
+    after = load_file(str(folder / "video-decoder" / "vae.safetensors"))
+    assert log[-1]["step"] == 2 and before.keys() == after.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith(("encoder.", "quant_conv.")))
+    assert not torch.equal(before["decoder.conv_out.weight"], after["decoder.conv_out.weight"])
+    used = video_recipes.trained_video_vae(folder, TINY_VAE).state_dict()["decoder.conv_out.weight"]
+    assert torch.equal(used, after["decoder.conv_out.weight"])  # the recipe now takes the fine-tuned decoder
+
+
 def test_the_video_recipe_resumes_and_ships_a_loadable_wan_pipeline(runs, tmp_path):
     folder, _ = runs
     kwargs = dict(batch_size=2, num_clips=4, vae_config=TINY_VAE, transformer_config=TINY_TRANSFORMER, frames=FRAMES,

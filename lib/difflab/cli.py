@@ -5,7 +5,7 @@ difflab check LAB [--solutions | --file PATH]    run a lab's checks; exit 0 only
 difflab generate PROMPT --out FILE.png           generate an image with a shipped model
 difflab generate PROMPT --frames 17 --out FILE.gif   … or a video (.gif animated, .png a filmstrip)
 difflab trace PROMPT [--full] [--frames N]       where a generation's (or a video's) time and memory go
-difflab train vae|unet|judge|video-vae|video     train one of the course's models
+difflab train vae|unet|judge|video-vae|video-decoder|video   train one of the course's models
 
 A bad argument is refused before any work: a library error (ValueError, OSError, …) prints one line,
 `difflab: error: …`, on stderr and exits with status 2, as argparse does for a bad option. --debug shows the
@@ -300,6 +300,10 @@ def cmd_train(args) -> int:
         from .train import video_recipes
 
         video_recipes.run_video_vae(steps=args.steps or 1000)
+    elif args.model == "video-decoder":
+        from .train import video_recipes
+
+        video_recipes.run_video_decoder(steps=args.steps or 1000)
     elif args.model == "video":
         from .train import video_recipes
 
@@ -349,7 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     trace.set_defaults(run=cmd_trace)
 
     train = command("train", help="train one of the course's models (slow: minutes to hours on a CPU)")
-    train.add_argument("model", choices=["vae", "unet", "judge", "video-vae", "video"])
+    train.add_argument("model", choices=["vae", "unet", "judge", "video-vae", "video-decoder", "video"])
     train.add_argument("--steps", type=int, default=None)
     train.add_argument("--lr", type=float, default=None, help="peak learning rate (unet: default 1e-3; video: 5e-4)")
     train.set_defaults(run=cmd_train)

@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 import transformers
 from einops import rearrange
+from safetensors.torch import load_file
 
 from ..data import moving_shapes
 from ..models import AutoencoderKLWan, WanTransformer3DModel
@@ -178,6 +179,54 @@ def train_video_vae(
         reconstruction = vae.decode(posterior.sample()).sample
         values = clips[0].numel()  # KL weighed against the error summed over one clip's values, not averaged
         loss = F.mse_loss(reconstruction, clips) + kl_weight * posterior.kl().mean() / values
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
+        if (step + 1) % save_every == 0 or step + 1 == steps:
+            held_out = evaluate_video_vae(vae, n=eval_clips, frames=frames)
+            log.append({"step": step + 1, "loss": loss.item(), **held_out, "seconds": clock.seconds})
+            checkpoint.save(step + 1, {"vae": vae}, optimizer, log)
+            bar.write(f"step {step + 1}: loss {loss.item():.5f}, held-out PSNR {held_out['psnr_db']:.2f} dB")
+    bar.close()
+    return vae.eval(), log
+
+
+def train_video_decoder(
+    vae_folder="runs/video-vae",
+    out="runs/video-decoder",
+    steps: int = 1000,
+    batch_size: int = 4,
+    lr: float = 5e-4,
+    seed: int = 0,
+    save_every: int = 250,
+    config: dict = VIDEO_VAE_CONFIG,
+    frames: int = moving_shapes.FRAMES,
+    eval_clips: int = 64,
+) -> tuple[AutoencoderKLWan, list]:
+    """Stage 3: the decoder alone, from posterior samples of the frozen encoder (as Stable Diffusion's ft-MSE VAE
+    decoders were made). The latents stay exactly those the transformer learnt from; what they decode to gets
+    sharper. Clips are drawn from their own seed, so the decoder sees clips stage 1 did not."""
+    seed_everything(seed)
+    vae = AutoencoderKLWan(**config)
+    vae.load_state_dict(load_file(str(Path(vae_folder) / "vae.safetensors")))
+    vae.encoder.requires_grad_(False)
+    vae.quant_conv.requires_grad_(False)
+    decoder = [*vae.decoder.parameters(), *vae.post_quant_conv.parameters()]
+    optimizer = torch.optim.AdamW(decoder, lr=lr, weight_decay=0.0)
+    checkpoint = Checkpoint(out)
+    start, log = checkpoint.load({"vae": vae}, optimizer)
+    clock = Stopwatch(log[-1]["seconds"] if log else 0.0)
+    bar = progress(steps, start, "video decoder")
+    for step in range(start, steps):
+        for group in optimizer.param_groups:
+            group["lr"] = cosine_lr(step, steps, lr)
+        indices = range(step * batch_size, (step + 1) * batch_size)
+        clips = moving_shapes.batch(indices, seed=seed + 2, frames=frames)["video"]  # (B, 3, F, 64, 64)
+        with torch.no_grad():
+            z = vae.encode(clips).latent_dist.sample()  # the frozen encoder's latents, as the transformer saw them
+        loss = F.mse_loss(vae.decode(z).sample, clips)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

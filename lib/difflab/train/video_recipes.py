@@ -1,6 +1,7 @@
 """The recipes that make shapes-video, each writing a model card beside what it trained.
 
 difflab train video-vae → runs/video-vae   (checkpoints; resumable)
+difflab train video-decoder → runs/video-decoder (the decoder fine-tuned, encoder frozen; resumable)
 difflab train video     → runs/video (UMT5 + transformer; resumable), then lib/difflab/weights/shapes-video:
                           a WanPipeline folder (tokenizer, text_encoder, transformer, vae, scheduler) with its card
 """
@@ -28,6 +29,7 @@ from .video import (
     evaluate_video_vae,
     latent_statistics,
     train_video,
+    train_video_decoder,
     train_video_vae,
 )
 
@@ -36,14 +38,24 @@ MAX_FOLDER_MB = 20.0
 
 
 def trained_video_vae(runs: Path, config: dict = VIDEO_VAE_CONFIG, **overrides) -> AutoencoderKLWan:
+    """The VAE of runs/video-decoder (stage 3: the same encoder, a fine-tuned decoder) if it exists, else of
+    runs/video-vae. Either gives the transformer the same latents."""
+    runs = Path(runs)
+    folder = runs / "video-decoder" if (runs / "video-decoder" / "vae.safetensors").exists() else runs / "video-vae"
     vae = AutoencoderKLWan(**{**config, **overrides})
-    vae.load_state_dict(load_file(str(Path(runs) / "video-vae" / "vae.safetensors")))
+    vae.load_state_dict(load_file(str(folder / "vae.safetensors")))
     return vae.eval()
 
 
 def run_video_vae(runs=Path("runs"), steps: int = 1000, batch_size: int = 4, **kwargs):
     """Train the video VAE into runs/video-vae; kwargs go to train_video_vae (config, frames, save_every, …)."""
     return train_video_vae(out=Path(runs) / "video-vae", steps=steps, batch_size=batch_size, **kwargs)
+
+
+def run_video_decoder(runs=Path("runs"), steps: int = 1000, batch_size: int = 4, **kwargs):
+    """Fine-tune the video VAE's decoder (encoder frozen) into runs/video-decoder; kwargs to train_video_decoder."""
+    runs = Path(runs)
+    return train_video_decoder(runs / "video-vae", runs / "video-decoder", steps=steps, batch_size=batch_size, **kwargs)
 
 
 @torch.no_grad()
