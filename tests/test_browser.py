@@ -5,7 +5,8 @@ For each notebook in labs/ (run in a temporary copy of the course, never the rep
     run all cells   no error output, no traceback anywhere (widget outputs included); every widget drawn
                     (no "Error displaying widget", no "Loading widget..."); every instrument (the difflab.widgets
                     views: ShapeTraceView, MemoryLedgerView, TimingView, StepScrubber, Interactive, VideoView and
-                    show_video) live, its static copy hidden; in lab 00, choosing another depth in a TimingView redraws its figure
+                    show_video) live, its static copy hidden; in lab 00, choosing another depth in a TimingView
+                    redraws its figure
     save, shut the kernel down, reload the page (a fresh kernel: no widget models, no saved widget state)
                     every instrument shows its static copy, and no widget error or "Loading widget" is visible
 
@@ -56,7 +57,9 @@ CHROMIUM_ARGS = [
 ]
 THEMES = {"light": "JupyterLab Light", "dark": "JupyterLab Dark"}
 OTHER_THEME = {"light": "dark", "dark": "light"}
-INSTRUMENT = re.compile(r"\b(ShapeTraceView|MemoryLedgerView|TimingView|StepScrubber|Interactive|VideoView|show_video)\(")
+INSTRUMENT = re.compile(
+    r"\b(ShapeTraceView|MemoryLedgerView|TimingView|StepScrubber|Interactive|VideoView|show_video)\("
+)
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 RUN_SECONDS = 300  # bound on one lab's run-all; alone on two cores a lab takes 10–40 s
 WAIT_MS = 60_000  # bound on every other wait: the page, the kernel, the widgets
