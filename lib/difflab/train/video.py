@@ -282,7 +282,7 @@ def train_video(
     steps: int = 8000,
     batch_size: int = 32,
     lr: float = 5e-4,
-    num_clips: int = 8000,
+    num_clips: int = 3000,
     caption_dropout: float = 0.1,
     seed: int = 0,
     save_every: int = 250,

@@ -110,7 +110,7 @@ def run_video(
     steps: int = 8000,
     batch_size: int = 32,
     lr: float = 5e-4,
-    num_clips: int = 8000,
+    num_clips: int = 3000,  # encoding costs ~0.25 s a clip on 2 cores; each is re-captioned at every visit
     out=WEIGHTS / "shapes-video",
     vae_config: dict = VIDEO_VAE_CONFIG,
     transformer_config: dict = TRANSFORMER_CONFIG,
