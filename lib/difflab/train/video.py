@@ -33,6 +33,7 @@ feeds 1000·σ unrounded, less than one timestep apart.
 import math
 from functools import partial
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
@@ -138,6 +139,30 @@ def single_frames(clips: torch.Tensor) -> torch.Tensor:
     return rearrange(clips, "b c f h w -> (b f) c 1 h w")
 
 
+def vae_run(out, vae, optimizer, steps, name, save_every, eval_clips, frames) -> tuple[int, SimpleNamespace]:
+    """A resumable VAE run in `out`: (the step to start at, what vae_step needs to log and save)."""
+    checkpoint = Checkpoint(out)
+    start, log = checkpoint.load({"vae": vae}, optimizer)
+    clock = Stopwatch(log[-1]["seconds"] if log else 0.0)
+    run = SimpleNamespace(checkpoint=checkpoint, log=log, clock=clock, bar=progress(steps, start, name), steps=steps,
+                          save_every=save_every, eval_clips=eval_clips, frames=frames)  # fmt: skip
+    return start, run
+
+
+def vae_step(vae, optimizer, loss, step: int, run: SimpleNamespace):
+    """One optimizer step; every save_every steps (and at the last) the held-out PSNR is logged and all saved."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    run.bar.update(1)
+    run.bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
+    if (step + 1) % run.save_every == 0 or step + 1 == run.steps:
+        held_out = evaluate_video_vae(vae, n=run.eval_clips, frames=run.frames)
+        run.log.append({"step": step + 1, "loss": loss.item(), **held_out, "seconds": run.clock.seconds})
+        run.checkpoint.save(step + 1, {"vae": vae}, optimizer, run.log)
+        run.bar.write(f"step {step + 1}: loss {loss.item():.5f}, held-out PSNR {held_out['psnr_db']:.2f} dB")
+
+
 def train_video_vae(
     out="runs/video-vae",
     steps: int = 1000,
@@ -157,10 +182,7 @@ def train_video_vae(
     seed_everything(seed)
     vae = wan_vae_init(AutoencoderKLWan(**config))
     optimizer = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0.0)
-    checkpoint = Checkpoint(out)
-    start, log = checkpoint.load({"vae": vae}, optimizer)
-    clock = Stopwatch(log[-1]["seconds"] if log else 0.0)
-    bar = progress(steps, start, "video vae")
+    start, run = vae_run(out, vae, optimizer, steps, "video vae", save_every, eval_clips, frames)
     for step in range(start, steps):
         if step == frame_steps:  # clips: the past-frame taps get their first gradients (module docstring)
             optimizer.state.clear()
@@ -179,18 +201,9 @@ def train_video_vae(
         reconstruction = vae.decode(posterior.sample()).sample
         values = clips[0].numel()  # KL weighed against the error summed over one clip's values, not averaged
         loss = F.mse_loss(reconstruction, clips) + kl_weight * posterior.kl().mean() / values
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
-        if (step + 1) % save_every == 0 or step + 1 == steps:
-            held_out = evaluate_video_vae(vae, n=eval_clips, frames=frames)
-            log.append({"step": step + 1, "loss": loss.item(), **held_out, "seconds": clock.seconds})
-            checkpoint.save(step + 1, {"vae": vae}, optimizer, log)
-            bar.write(f"step {step + 1}: loss {loss.item():.5f}, held-out PSNR {held_out['psnr_db']:.2f} dB")
-    bar.close()
-    return vae.eval(), log
+        vae_step(vae, optimizer, loss, step, run)
+    run.bar.close()
+    return vae.eval(), run.log
 
 
 def train_video_decoder(
@@ -215,10 +228,7 @@ def train_video_decoder(
     vae.quant_conv.requires_grad_(False)
     decoder = [*vae.decoder.parameters(), *vae.post_quant_conv.parameters()]
     optimizer = torch.optim.AdamW(decoder, lr=lr, weight_decay=0.0)
-    checkpoint = Checkpoint(out)
-    start, log = checkpoint.load({"vae": vae}, optimizer)
-    clock = Stopwatch(log[-1]["seconds"] if log else 0.0)
-    bar = progress(steps, start, "video decoder")
+    start, run = vae_run(out, vae, optimizer, steps, "video decoder", save_every, eval_clips, frames)
     for step in range(start, steps):
         for group in optimizer.param_groups:
             group["lr"] = cosine_lr(step, steps, lr)
@@ -227,18 +237,9 @@ def train_video_decoder(
         with torch.no_grad():
             z = vae.encode(clips).latent_dist.sample()  # the frozen encoder's latents, as the transformer saw them
         loss = F.mse_loss(vae.decode(z).sample, clips)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
-        if (step + 1) % save_every == 0 or step + 1 == steps:
-            held_out = evaluate_video_vae(vae, n=eval_clips, frames=frames)
-            log.append({"step": step + 1, "loss": loss.item(), **held_out, "seconds": clock.seconds})
-            checkpoint.save(step + 1, {"vae": vae}, optimizer, log)
-            bar.write(f"step {step + 1}: loss {loss.item():.5f}, held-out PSNR {held_out['psnr_db']:.2f} dB")
-    bar.close()
-    return vae.eval(), log
+        vae_step(vae, optimizer, loss, step, run)
+    run.bar.close()
+    return vae.eval(), run.log
 
 
 def cached_clips(vae: AutoencoderKLWan, n: int, seed: int, path: Path, frames: int = moving_shapes.FRAMES):

@@ -141,6 +141,8 @@ def run_video(
     clock = time.perf_counter()
     metrics = judge_pipeline(pipe, n=eval_prompts, steps=eval_steps, frames=frames)
     vae_log = json.loads((runs / "video-vae" / "state.json").read_text())["log"]
+    decoder_state = runs / "video-decoder" / "state.json"  # stage 3, when it was run (trained_video_vae uses it)
+    decoder_log = json.loads(decoder_state.read_text())["log"] if decoder_state.exists() else None
     write_card(
         out,
         "shapes-video",
@@ -164,6 +166,9 @@ def run_video(
                 },
                 "first_frame_encoded_alone_max_abs_diff": first_frame_alone(vae),
                 "latent_statistics_from_clips": num_clips,
+                "decoder_fine_tuning": None
+                if decoder_log is None
+                else {"steps": decoder_log[-1]["step"], "wall_seconds": round(decoder_log[-1]["seconds"])},
             },
             "transformer_and_text_encoder": {
                 "steps": log[-1]["step"],
