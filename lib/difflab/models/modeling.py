@@ -8,15 +8,33 @@ config.json checked field by field, the model built on meta, the safetensors hea
 weights placed only if every key, shape and dtype fits. A refused folder raises a CheckpointError; no model returns.
 """
 
+import inspect
+from collections.abc import Mapping
 from pathlib import Path
 
 from ..loading.checks import check_torch_dtype
 from ..loading.folders import load_model_folder, save_model
 from ..loading.load import safe_join
+from .config_schema import config_dict
 
 
 class ModelMixin:
-    """Adds from_pretrained/save_pretrained to an nn.Module that has `config` and `from_config` (difflab's models)."""
+    """Adds from_config, from_pretrained and save_pretrained to an nn.Module that has `config` (difflab's models)."""
+
+    extra_config_fields: tuple[str, ...] = ()  # fields the constructor takes through **kwargs (the UNet's)
+
+    @classmethod
+    def from_config(cls, config: Mapping, **overrides):
+        """Build from a config dict (another model's `.config`, or a checkpoint's config.json). Keys the constructor
+        does not take (`_class_name`, `_diffusers_version`, fields of other models) are set aside in
+        `ignored_config`, as diffusers does."""
+        signature = inspect.signature(cls.__init__).parameters.values()
+        fields = [p.name for p in signature if p.name != "self" and p.kind is not p.VAR_KEYWORD]
+        fields += list(cls.extra_config_fields)
+        merged = {**config_dict(config, cls), **overrides}
+        model = cls(**{k: v for k, v in merged.items() if k in fields})
+        model.ignored_config = {k: v for k, v in merged.items() if k not in fields}
+        return model
 
     @classmethod
     def from_pretrained(cls, folder, subfolder: str | None = None, torch_dtype=None, device=None):

@@ -16,7 +16,6 @@ unet/config.json of SD 1.x and 2.x and a diffusers state dict loads with strict=
 models (SDXL, LCM, unCLIP…) are recognised and refused with a ValueError rather than silently ignored.
 """
 
-import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -24,7 +23,7 @@ import torch
 from torch import nn
 
 from ..schedulers.base import SchedulerConfig
-from .config_schema import UNET_FIELDS, check_fields, config_dict
+from .config_schema import UNET_FIELDS, check_fields
 from .embeddings import TimestepEmbedding, Timesteps
 from .modeling import ModelMixin
 from .resnet import activation
@@ -129,6 +128,8 @@ def check_levels(config: Mapping, num_heads: list[int], depths: list):
 
 
 class UNet2DConditionModel(ModelMixin, nn.Module):
+    extra_config_fields = tuple(UNSUPPORTED_FIELDS)  # diffusers fields taken by **other_diffusers_fields
+
     def __init__(
         self,
         sample_size: int | tuple[int, int] | None = None,
@@ -259,16 +260,6 @@ class UNet2DConditionModel(ModelMixin, nn.Module):
         self.conv_norm_out = nn.GroupNorm(norm_num_groups, c0, eps=norm_eps)
         self.conv_act = activation(act_fn)
         self.conv_out = nn.Conv2d(c0, out_channels, conv_out_kernel, padding=conv_out_kernel // 2)
-
-    @classmethod
-    def from_config(cls, config: Mapping, **overrides):
-        """Build from a unet/config.json dict; keys that are not config fields are kept in `ignored_config`."""
-        fields = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "other_diffusers_fields")]
-        fields += list(UNSUPPORTED_FIELDS)
-        merged = {**config_dict(config, cls), **overrides}
-        model = cls(**{k: v for k, v in merged.items() if k in fields})
-        model.ignored_config = {k: v for k, v in merged.items() if k not in fields}
-        return model
 
     def forward(
         self,

@@ -26,7 +26,6 @@ This module keeps diffusers' config fields and state-dict keys, so a diffusers c
 checkpointing, attention-processor switching and `return_dict` (encode/decode always return an output object).
 """
 
-import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -35,7 +34,7 @@ from torch import nn
 
 from ..noise import randn_tensor
 from ..schedulers.base import SchedulerConfig
-from .config_schema import VAE_FIELDS, check_fields, config_dict
+from .config_schema import VAE_FIELDS, check_fields
 from .modeling import ModelMixin
 from .vae_blocks import Decoder, Encoder
 
@@ -152,19 +151,6 @@ class AutoencoderKL(ModelMixin, nn.Module):
         moment_channels = 2 * latent_channels
         self.quant_conv = nn.Conv2d(moment_channels, moment_channels, 1) if use_quant_conv else None
         self.post_quant_conv = nn.Conv2d(latent_channels, latent_channels, 1) if use_post_quant_conv else None
-
-    @classmethod
-    def from_config(cls, config: Mapping, **overrides) -> "AutoencoderKL":
-        """Build from a config dict (another model's `.config`, or a checkpoint's vae/config.json).
-
-        Keys the constructor does not take (`_class_name`, `_diffusers_version`, fields of other VAEs) are set
-        aside in `ignored_config`, as diffusers does.
-        """
-        fields = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-        merged = {**config_dict(config, cls), **overrides}
-        model = cls(**{k: v for k, v in merged.items() if k in fields})
-        model.ignored_config = {k: v for k, v in merged.items() if k not in fields}
-        return model
 
     @property
     def vae_scale_factor(self) -> int:

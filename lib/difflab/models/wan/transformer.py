@@ -17,7 +17,6 @@ The constructor takes diffusers' config fields with diffusers' defaults (the 14B
 with strict=True.
 """
 
-import inspect
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from einops import rearrange
 from torch import nn
 
 from ...schedulers.base import SchedulerConfig
-from ..config_schema import BOOL, CHANNELS, NONE, Either, Float, Int, ListOf, check_fields, config_dict
+from ..config_schema import BOOL, CHANNELS, NONE, Either, Float, Int, ListOf, check_fields
 from ..modeling import ModelMixin
 from .block import WanTransformerBlock
 from .embeddings import FP32LayerNorm, WanTimeTextImageEmbedding
@@ -127,15 +126,6 @@ class WanTransformer3DModel(ModelMixin, nn.Module):
         self.norm_out = FP32LayerNorm(inner_dim, eps, elementwise_affine=False)
         self.proj_out = nn.Linear(inner_dim, out_channels * math.prod(patch_size))
         self.scale_shift_table = nn.Parameter(torch.randn(1, 2, inner_dim) / inner_dim**0.5)
-
-    @classmethod
-    def from_config(cls, config: Mapping, **overrides) -> "WanTransformer3DModel":
-        """Build from a transformer/config.json dict; keys that are not fields are kept in `ignored_config`."""
-        fields = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-        merged = {**config_dict(config, cls), **overrides}
-        model = cls(**{k: v for k, v in merged.items() if k in fields})
-        model.ignored_config = {k: v for k, v in merged.items() if k not in fields}
-        return model
 
     def forward(
         self,

@@ -25,14 +25,12 @@ diffusers' config fields and state-dict keys are kept, so a diffusers checkpoint
 `return_dict`, and the Wan 2.2 variant (is_residual, patch_size), which is refused.
 """
 
-import inspect
 from collections.abc import Mapping
 
 import torch
 from torch import nn
 
 from ...schedulers.base import SchedulerConfig
-from ..config_schema import config_dict
 from ..modeling import ModelMixin
 from ..vae import AutoencoderKLOutput, DecoderOutput, DiagonalGaussianDistribution
 from .causal_conv import CausalConv3d, FrameCache
@@ -103,15 +101,6 @@ class AutoencoderKLWan(ModelMixin, nn.Module):
         self.tile_sample_min_width = TILE_DEFAULTS["tile_sample_min_width"]
         self.tile_sample_stride_height = TILE_DEFAULTS["tile_sample_stride_height"]  # overlap = min − stride
         self.tile_sample_stride_width = TILE_DEFAULTS["tile_sample_stride_width"]
-
-    @classmethod
-    def from_config(cls, config: Mapping, **overrides) -> "AutoencoderKLWan":
-        """Build from a config dict (a vae/config.json); unknown keys go to `ignored_config`, as in diffusers."""
-        fields = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-        merged = {**config_dict(config, cls), **overrides}
-        model = cls(**{k: v for k, v in merged.items() if k in fields})
-        model.ignored_config = {k: v for k, v in merged.items() if k not in fields}
-        return model
 
     def encode(self, x: torch.Tensor) -> AutoencoderKLOutput:
         """Video (B, in_channels, 1 + 4n, H, W) in [-1, 1] → q(z | x) over (B, z_dim, 1 + n, H/8, W/8)."""
