@@ -47,7 +47,7 @@ def trained_video_vae(runs: Path, config: dict = VIDEO_VAE_CONFIG, **overrides) 
     return vae.eval()
 
 
-def run_video_vae(runs=Path("runs"), steps: int = 1000, batch_size: int = 4, **kwargs):
+def run_video_vae(runs=Path("runs"), steps: int = 2500, batch_size: int = 4, **kwargs):
     """Train the video VAE into runs/video-vae; kwargs go to train_video_vae (config, frames, save_every, …)."""
     return train_video_vae(out=Path(runs) / "video-vae", steps=steps, batch_size=batch_size, **kwargs)
 
@@ -119,8 +119,10 @@ def run_video(
     eval_steps: int = 25,
     vae_eval_clips: int = 256,
     save_every: int = 250,
+    vae_history: str | None = None,
 ):
-    """Latent statistics → UMT5 + transformer → the WanPipeline folder `out`, judged, with its card."""
+    """Latent statistics → UMT5 + transformer → the WanPipeline folder `out`, judged, with its card
+    (`vae_history`: how the VAE run in runs/video-vae came about, when it was not one uninterrupted run)."""
     runs = Path(runs)
     vae = trained_video_vae(runs, vae_config)
     clock = time.perf_counter()
@@ -166,6 +168,7 @@ def run_video(
                 },
                 "first_frame_encoded_alone_max_abs_diff": first_frame_alone(vae),
                 "latent_statistics_from_clips": num_clips,
+                "history": vae_history,
                 "decoder_fine_tuning": None
                 if decoder_log is None
                 else {"steps": decoder_log[-1]["step"], "wall_seconds": round(decoder_log[-1]["seconds"])},
