@@ -16,7 +16,8 @@ step 250 of a first run, 18.99 dB). What makes it train (wan_vae_init, and the s
       them. Without that, the past-frame taps (zero gradient on single frames, so AdamW's second moment is 0)
       take steps of about 3·lr at once when clips start, and a run measured at 22.0 dB after its frames fell to
       19.2 dB 250 clip steps later.
-The clip stage needs its 2,000 steps. After 500 (25.5 dB held-out) the latents had lost the shapes' green channel:
+The clip stage needs its 2,000 steps (tools/video_vae_colour.py measures what follows). After 500 (25.5 dB
+held-out) the latents had lost the shapes' green channel:
 a linear probe reads red and blue from them (R² 0.83) but not green (R² -0.13, 0.85 at initialisation), so cyan
 decoded as blue and yellow as orange, and the shapes judge named the colour of 43% of reconstructed clips. After
 2,000 it measured 28.5 dB on 64 held-out clips (27.9 on 256), but green is still mostly lost (R² 0.19) and the judge
