@@ -17,12 +17,11 @@ step 250 of a first run, 18.99 dB). What makes it train (wan_vae_init, and the s
       take steps of about 3·lr at once when clips start, and a run measured at 22.0 dB after its frames fell to
       19.2 dB 250 clip steps later.
 The clip stage needs its 2,000 steps (tools/video_vae_colour.py measures what follows). After 500 (25.5 dB
-held-out) the VAE decoded cyan as blue and yellow and red as orange: the shapes judge named the colour of 43% of
-reconstructed clips, and a linear probe of the latents reads the shape's red and blue (R² 0.83, 0.82) but not its
-green (R² -0.13; 0.85 at initialisation). After 2,000 it measured 28.5 dB on 64 held-out clips (27.9 on 256) and
-the judge names the colour of 78% of reconstructions: this VAE, not the transformer, caps the video model's colour.
-The decoded shape colour is still off by 0.26 / 0.31 / 0.27 (RMS, R / G / B, in [-1, 1]), against 0.11 / 0.14 /
-0.12 for shapes-sd's image VAE, whose latents probe the same way (0.84 / 0.14 / 0.81) but decode green.
+held-out) the shapes judge named the colour of 43% of reconstructed clips; after 2,000, 28.5 dB on 64 held-out
+clips (27.9 on 256) and 78%: this VAE, not the transformer, caps the video model's colour. Colours are learnt a few
+at a time: at step 1,000 red and yellow decoded as orange and cyan as blue; at 2,500 those are right and green and
+purple decode as greys (RMS error about 0.55 and 0.35 a channel, in [-1, 1]; the other five within 0.3). shapes-sd's
+image VAE is off by 0.11 / 0.14 / 0.12 on the same frames.
 More shapes a step did not help: one frame each of 24 clips per frame step reached 19.8 dB on frame 0 after 500
 steps, against 25.6 dB for all five frames of 8 clips.
 
