@@ -299,7 +299,7 @@ def cmd_train(args) -> int:
     elif args.model == "video-vae":
         from .train import video_recipes
 
-        video_recipes.run_video_vae(steps=args.steps or 2500)
+        video_recipes.run_video_vae(steps=args.steps or 4500)
     elif args.model == "video-decoder":
         from .train import video_recipes
 

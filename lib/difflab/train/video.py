@@ -16,12 +16,14 @@ step 250 of a first run, 18.99 dB). What makes it train (wan_vae_init, and the s
       them. Without that, the past-frame taps (zero gradient on single frames, so AdamW's second moment is 0)
       take steps of about 3·lr at once when clips start, and a run measured at 22.0 dB after its frames fell to
       19.2 dB 250 clip steps later.
-The clip stage needs its 2,000 steps (tools/video_vae_colour.py measures what follows). After 500 (25.5 dB
-held-out) the shapes judge named the colour of 43% of reconstructed clips; after 2,000, 28.5 dB on 64 held-out
-clips (27.9 on 256) and 78%: this VAE, not the transformer, caps the video model's colour. Colours are learnt a few
-at a time: at step 1,000 red and yellow decoded as orange and cyan as blue; at 2,500 those are right and green and
-purple decode as greys (RMS error about 0.55 and 0.35 a channel, in [-1, 1]; the other five within 0.3). shapes-sd's
-image VAE is off by 0.11 / 0.14 / 0.12 on the same frames.
+The clip stage needs its 4,000 steps: colours are learnt a few at a time, and late (tools/video_vae_colour.py
+measures this; one run, resumed twice under longer recipes (the model card has its history); held-out PSNR on
+64 clips, the shapes judge on 100 reconstructed clips):
+    clip steps   PSNR      judged colour   shape colour off by (RMS, R / G / B, in [-1, 1])
+       500      25.5 dB        43%         red and yellow decode as orange, cyan as blue
+     2,000      28.5 dB        78%         0.26 / 0.31 / 0.27: green and purple decode as greys
+     4,000      31.0 dB       100%         0.11 / 0.10 / 0.11, as shapes-sd's image VAE (0.11 / 0.14 / 0.12)
+A VAE that has not learnt a colour caps the video model: no transformer trained on its latents can draw it.
 More shapes a step did not help: one frame each of 24 clips per frame step reached 19.8 dB on frame 0 after 500
 steps, against 25.6 dB for all five frames of 8 clips.
 
@@ -173,7 +175,7 @@ def vae_step(vae, optimizer, loss, step: int, run: SimpleNamespace):
 
 def train_video_vae(
     out="runs/video-vae",
-    steps: int = 2500,
+    steps: int = 4500,
     batch_size: int = 4,
     lr: float = 1e-3,
     kl_weight: float = 1e-6,

@@ -47,7 +47,7 @@ def trained_video_vae(runs: Path, config: dict = VIDEO_VAE_CONFIG, **overrides) 
     return vae.eval()
 
 
-def run_video_vae(runs=Path("runs"), steps: int = 2500, batch_size: int = 4, **kwargs):
+def run_video_vae(runs=Path("runs"), steps: int = 4500, batch_size: int = 4, **kwargs):
     """Train the video VAE into runs/video-vae; kwargs go to train_video_vae (config, frames, save_every, …)."""
     return train_video_vae(out=Path(runs) / "video-vae", steps=steps, batch_size=batch_size, **kwargs)
 
