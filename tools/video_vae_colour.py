@@ -2,6 +2,7 @@
 
     .venv/bin/python tools/video_vae_colour.py                                      # the shipped shapes-video VAE
     .venv/bin/python tools/video_vae_colour.py runs/video-vae/vae.safetensors      # a training checkpoint
+    .venv/bin/python tools/video_vae_colour.py --shapes-sd     # part 2 for shapes-sd's image VAE, the reference
 
 1. The video judge on the VAE's reconstructions of 100 held-out clips: the ceiling any transformer trained on
    its latents can reach (real clips score 1.0 on every measure).
@@ -12,6 +13,7 @@
 """
 
 import argparse
+from collections.abc import Callable
 
 import torch
 from safetensors.torch import load_file
@@ -41,12 +43,20 @@ def judged_reconstructions(vae: AutoencoderKLWan, n: int = 100) -> tuple[dict, d
     return video_adherence(in_01, data["caption"], judge), temporal_consistency(in_01, judge)
 
 
+def first_frames_through(vae) -> Callable[[torch.Tensor], torch.Tensor]:
+    """clips (b, 3, F, 64, 64) → their frame 0 (b, 3, 64, 64) as `vae` reconstructs it: a video VAE codes the clip
+    (frame 0 on its own, causally), an image VAE the frame."""
+    if isinstance(vae, AutoencoderKLWan):
+        return lambda clips: vae.decode(vae.encode(clips).latent_dist.mode()).sample[:, :, 0]
+    return lambda clips: vae.decode(vae.encode(clips[:, :, 0]).latent_dist.mode()).sample
+
+
 @torch.no_grad()
-def decoded_colours(vae: AutoencoderKLWan, n: int = 240) -> tuple[torch.Tensor, dict]:
+def decoded_colours(vae, n: int = 240) -> tuple[torch.Tensor, dict]:
     """(RMS error per channel over all n clips, {colour name: (n, RMS error, mean true RGB, mean decoded RGB)})."""
     data = moving_shapes.batch(range(n), seed=1, split="test", frames=5)
     clips, mask = data["video"], data["mask"][:, 0, 0].float()  # (n, 3, 5, 64, 64), frame 0's mask (n, 64, 64)
-    decoded = torch.cat([vae.decode(vae.encode(c).latent_dist.mode()).sample[:, :, 0] for c in clips.split(40)])
+    decoded = torch.cat([first_frames_through(vae)(c) for c in clips.split(40)])
     area = mask.sum((1, 2))[:, None]
     true = (clips[:, :, 0] * mask[:, None]).sum((2, 3)) / area  # (n, 3): the shape's mean RGB
     got = (decoded * mask[:, None]).sum((2, 3)) / area
@@ -61,10 +71,17 @@ def decoded_colours(vae: AutoencoderKLWan, n: int = 240) -> tuple[torch.Tensor, 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("weights", nargs="?", help="a vae.safetensors (default: the shipped shapes-video VAE)")
-    vae = load_vae(parser.parse_args().weights)
-    adherence, consistency = judged_reconstructions(vae)
-    print("judge on reconstructions, adherence:", {k: round(v, 3) for k, v in adherence.items()})
-    print("judge on reconstructions, temporal consistency:", {k: round(v, 3) for k, v in consistency.items()})
+    parser.add_argument("--shapes-sd", action="store_true", help="shapes-sd's image VAE instead: part 2 only")
+    args = parser.parse_args()
+    if args.shapes_sd and args.weights:
+        parser.error(f"weights: got {args.weights!r} with --shapes-sd, which measures the shipped image VAE; give one")
+    if args.shapes_sd:
+        vae = difflab.load_pipeline("shapes-sd", device="cpu").vae
+    else:
+        vae = load_vae(args.weights)
+        adherence, consistency = judged_reconstructions(vae)
+        print("judge on reconstructions, adherence:", {k: round(v, 3) for k, v in adherence.items()})
+        print("judge on reconstructions, temporal consistency:", {k: round(v, 3) for k, v in consistency.items()})
     error, per_colour = decoded_colours(vae)
     print("decoded shape colour, frame 0, RMS error (R, G, B):", [round(e, 3) for e in error.tolist()])
     for name, (count, error, true, got) in per_colour.items():
