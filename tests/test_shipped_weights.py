@@ -94,14 +94,16 @@ def test_shapes_video_loads_in_difflab_and_in_diffusers_and_both_make_the_same_f
 
 def test_generated_clips_follow_colour_shape_and_motion_and_stay_consistent():
     """24 held-out captions (the card reports 200). The issue's targets are colour 0.90, shape and motion 0.85,
-    consistency 0.95; the shipped model reaches shape and motion but not colour (0.655 on 200) or consistency
-    (0.67): its VAE decodes cyan as blue and yellow as orange (train/video.py). Until a retrained model ships,
-    the colour and consistency floors guard what this one reaches (0.667 and 0.79 on these 24), with a margin."""
+    consistency 0.95. On 200 the shipped model reaches the adherence targets (0.995 / 0.985 / 0.995) but not
+    consistency (colour 0.925, shape 0.88, all 0.775): its VAE rounds the corners of small shapes in some frames
+    (tools/video_vae_colour.py: shape consistency 0.90 on reconstructions of real clips). On these 24 it reaches
+    1.0 / 0.958 / 1.0, and consistency colour 0.917, all 0.625; the floors guard that, with a margin."""
     pipe, judge = difflab.load_pipeline("shapes-video", device="cpu"), difflab.load_judge()
     prompts = moving_shapes.batch(24, seed=5, split="test")["caption"]
     generators = [torch.Generator().manual_seed(i) for i in range(len(prompts))]
     clips = pipe(prompts, num_inference_steps=20, generator=generators, output_type="pt", **VIDEO)
     clips = clips.transpose(1, 2)  # (B, F, 3, H, W) → (B, 3, F, H, W)
     adherence = video_adherence(clips, prompts, judge)
-    assert adherence["color"] >= 0.5 and adherence["shape"] >= 0.75 and adherence["motion"] >= 0.8, adherence
-    assert temporal_consistency(clips, judge)["all"] >= 0.6
+    assert adherence["color"] >= 0.9 and adherence["shape"] >= 0.85 and adherence["motion"] >= 0.9, adherence
+    consistency = temporal_consistency(clips, judge)
+    assert consistency["color"] >= 0.85 and consistency["all"] >= 0.5, consistency

@@ -14,6 +14,7 @@ that this was not needed: the same recipe with the plain loss learns position to
 at 4,500, 100 % at 6,500).
 """
 
+import time
 from pathlib import Path
 
 import torch
@@ -101,14 +102,22 @@ def encode_dataset(vae, n: int, seed: int = 0, chunk: int = 256, batch=shapes.ba
 
 
 def cached_dataset(vae, n: int, seed: int, path: Path, **encode_kwargs):
-    """encode_dataset, saved beside the checkpoints so that a resumed run does not encode again."""
+    """encode_dataset, saved beside the checkpoints so that a resumed run does not encode again (with the
+    seconds the encoding took, for the model card: see encoding_seconds)."""
     if path.exists():
         cached = torch.load(path, weights_only=True)
         return cached["means"], cached["stds"], cached["attributes"]
+    clock = time.perf_counter()
     means, stds, attributes = encode_dataset(vae, n, seed, **encode_kwargs)
+    seconds = time.perf_counter() - clock
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"means": means, "stds": stds, "attributes": attributes}, path)
+    torch.save({"means": means, "stds": stds, "attributes": attributes, "seconds": seconds}, path)
     return means, stds, attributes
+
+
+def encoding_seconds(path: Path) -> float | None:
+    """How long the encoding cached at `path` took when it ran (None for a cache saved without it)."""
+    return torch.load(path, weights_only=True, mmap=True).get("seconds")
 
 
 def train_text_to_image(

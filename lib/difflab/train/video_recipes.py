@@ -21,6 +21,7 @@ from ..pipelines import TextToVideoPipeline
 from ..pretrained import WEIGHTS, load_judge
 from ..text.t5_tokenizer import build_t5_tokenizer
 from .recipes import machine, write_card
+from .text_to_image import encoding_seconds
 from .video import (
     FLOW_SHIFT,
     TRANSFORMER_CONFIG,
@@ -125,9 +126,8 @@ def run_video(
     (`vae_history`: how the VAE run in runs/video-vae came about, when it was not one uninterrupted run)."""
     runs = Path(runs)
     vae = trained_video_vae(runs, vae_config)
-    clock = time.perf_counter()
     means, stds, _ = cached_clips(vae, num_clips, 0, runs / "video" / "latents.pt", frames)
-    encode_seconds = time.perf_counter() - clock
+    encode_seconds = encoding_seconds(runs / "video" / "latents.pt")  # of the run that encoded, if resumed since
     latents_mean, latents_std = latent_statistics(means, stds)
     vae = trained_video_vae(runs, vae_config, latents_mean=latents_mean, latents_std=latents_std)
     tokenizer = build_t5_tokenizer(runs / "tokenizer")
@@ -180,7 +180,7 @@ def run_video(
                 f"σ = shift(U(0, 1)) with shift {FLOW_SHIFT:g}, timestep 1000·σ",
                 "final_loss_ema": round(log[-1]["loss_ema"], 4),
                 "wall_seconds": round(log[-1]["seconds"]),
-                "latent_encoding_seconds": round(encode_seconds),
+                "latent_encoding_seconds": encode_seconds and round(encode_seconds),
                 "transformer_parameters": sum(p.numel() for p in transformer.parameters()),
                 "text_encoder_parameters": sum(p.numel() for p in text_encoder.parameters()),
             },
