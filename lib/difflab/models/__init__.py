@@ -4,6 +4,7 @@ resnet.py → attention.py → embeddings.py → unet_blocks.py → unet_2d_cond
 """
 
 from .attention import Attention, BasicTransformerBlock, FeedForward, Transformer2DModel
+from .attention_dispatch import BACKENDS, AttentionBackend, attention, set_attention_backend
 from .config_schema import UNET_FIELDS, VAE_FIELDS
 from .embeddings import TimestepEmbedding, Timesteps, timestep_embedding
 from .modeling import ModelMixin
@@ -28,6 +29,10 @@ from .wan import WanTransformer3DModel
 from .wan_vae import AutoencoderKLWan
 
 __all__ = [
+    "BACKENDS",
+    "AttentionBackend",
+    "attention",
+    "set_attention_backend",
     "Attention",
     "AutoencoderKL",
     "AutoencoderKLWan",

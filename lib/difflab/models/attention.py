@@ -19,6 +19,8 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from .attention_dispatch import SDPA, attention
+
 
 class Attention(nn.Module):
     """Multi-head (cross-)attention on tokens (B, N, C) or on a feature map (B, C, H, W).
@@ -62,6 +64,7 @@ class Attention(nn.Module):
         self.to_k = nn.Linear(context_dim, inner_dim, bias=bias)
         self.to_v = nn.Linear(context_dim, inner_dim, bias=bias)
         self.to_out = nn.ModuleList([nn.Linear(inner_dim, query_dim, bias=out_bias), nn.Dropout(dropout)])
+        self.backend = SDPA  # how softmax(q·kᵀ/√d)·v is computed: set_attention_backend, attention_dispatch.py
 
     def forward(self, x: torch.Tensor, encoder_hidden_states: torch.Tensor | None = None) -> torch.Tensor:
         residual = x
@@ -75,7 +78,7 @@ class Attention(nn.Module):
         context = x if encoder_hidden_states is None else encoder_hidden_states  # (B, M, C_ctx)
         q, k, v = self.to_q(x), self.to_k(context), self.to_v(context)  # (B, N, heads·d), (B, M, heads·d) ×2
         q, k, v = (rearrange(t, "b n (heads d) -> b heads n d", heads=self.heads) for t in (q, k, v))
-        out = F.scaled_dot_product_attention(q, k, v)  # softmax(q·kᵀ/√d)·v: (B, heads, N, d)
+        out = attention(q, k, v, backend=self.backend)  # softmax(q·kᵀ/√d)·v: (B, heads, N, d)
         out = rearrange(out, "b heads n d -> b n (heads d)")  # concatenate the heads: (B, N, heads·d)
         out = self.to_out[1](self.to_out[0](out))  # linear back to query_dim, then dropout: (B, N, C)
 

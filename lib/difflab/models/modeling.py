@@ -15,6 +15,7 @@ from pathlib import Path
 from ..loading.checks import check_torch_dtype
 from ..loading.folders import load_model_folder, save_model
 from ..loading.load import safe_join
+from .attention_dispatch import set_attention_backend
 from .config_schema import config_dict
 
 
@@ -57,3 +58,9 @@ class ModelMixin:
     def save_pretrained(self, folder):
         """config.json and diffusion_pytorch_model.safetensors in `folder` (created if needed); diffusers loads it."""
         save_model(self, folder)
+
+    def set_attention_backend(self, backend: str = "sdpa", slice_size=None, chunk_size=None) -> int:
+        """Compute every attention in this model with `backend`: "sdpa" (the default), "naive", "sliced" or
+        "chunked" (models/attention_dispatch.py); returns how many attention modules it set. diffusers' method of
+        the same name picks among its kernels."""
+        return set_attention_backend(self, backend, slice_size=slice_size, chunk_size=chunk_size)

@@ -29,6 +29,7 @@ from ..loading.folders import (
 )
 from ..loading.load import safe_join
 from ..loading.safetensors_file import CheckpointError
+from ..models.attention_dispatch import set_attention_backend
 from ..trace import stage
 
 
@@ -116,6 +117,22 @@ class Pipeline:
             if isinstance(part, torch.nn.Module):
                 part.to(device=device, dtype=dtype)
         return self
+
+    # --- attention memory (models/attention_dispatch.py) ------------------------------------------------------
+    DENOISERS = ("unet", "transformer")  # the components attention slicing applies to, as diffusers' (its UNet)
+
+    def enable_attention_slicing(self, slice_size: int | str = "auto") -> None:
+        """Compute the denoiser's attention a few (batch, head) pairs at a time: the same output, a smaller peak.
+        slice_size: 'auto' (half the heads at a time), 'max' (one at a time) or a positive int."""
+        for name in self.DENOISERS:
+            if name in self.component_names:
+                set_attention_backend(getattr(self, name), "sliced", slice_size=slice_size)
+
+    def disable_attention_slicing(self) -> None:
+        """Back to PyTorch's fused attention (SDPA) in the denoiser."""
+        for name in self.DENOISERS:
+            if name in self.component_names:
+                set_attention_backend(getattr(self, name), "sdpa")
 
     # --- the diffusers folder layout -------------------------------------------------------------------------
     def save_pretrained(self, folder):

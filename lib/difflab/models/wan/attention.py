@@ -16,21 +16,21 @@ the image tokens, the rest the text, whatever their number. With 512 text tokens
 """
 
 import torch
-import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from .. import attention_dispatch
 from .rope import apply_rotary_emb
 
 
-def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, log_counts: torch.Tensor | None = None):
+def attention(q, k, v, log_counts: torch.Tensor | None = None, backend=attention_dispatch.SDPA) -> torch.Tensor:
     """softmax(q·kᵀ/√d)·v per head; q (B, N, heads, d), k and v (B, M, heads, d) → (B, N, heads·d).
 
     log_counts (M,) or (B, M), difflab only: key m stands for exp(log_counts[m]) identical keys (and values), its
     logit raised by that log. Exact: softmax over n equal rows = one row with weight n."""
     q, k, v = (rearrange(t, "b n heads d -> b heads n d") for t in (q, k, v))
     bias = None if log_counts is None else log_counts.to(q.dtype).reshape(-1, 1, 1, k.shape[2])  # (B|1, 1, 1, M)
-    out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)  # (B, heads, N, d)
+    out = attention_dispatch.attention(q, k, v, bias, backend)  # (B, heads, N, d)
     return rearrange(out, "b heads n d -> b n (heads d)")
 
 
@@ -58,6 +58,7 @@ class WanAttention(nn.Module):
         # others normalise each head's d channels instead. diffusers builds this whatever `qk_norm` says.
         self.norm_q = nn.RMSNorm(inner_dim, eps=eps)
         self.norm_k = nn.RMSNorm(inner_dim, eps=eps)
+        self.backend = attention_dispatch.SDPA  # set_attention_backend changes it (attention_dispatch.py)
 
         self.add_k_proj = self.add_v_proj = None
         if added_kv_proj_dim is not None:
@@ -95,9 +96,9 @@ class WanAttention(nn.Module):
         if rotary_emb is not None:  # self-attention only: rotate q and k by each token's (f, h, w) angles
             q, k = apply_rotary_emb(q, *rotary_emb), apply_rotary_emb(k, *rotary_emb)
 
-        out = attention(q, k, v, text_log_counts).type_as(q)  # (B, N, heads·d)
+        out = attention(q, k, v, text_log_counts, self.backend).type_as(q)  # (B, N, heads·d)
         if image is not None:  # the same queries, attending to the image tokens on their own
             k_img = self.split_heads(self.norm_added_k(self.add_k_proj(image)))
             v_img = self.split_heads(self.add_v_proj(image))
-            out = out + attention(q, k_img, v_img).type_as(q)
+            out = out + attention(q, k_img, v_img, backend=self.backend).type_as(q)
         return self.to_out[1](self.to_out[0](out))  # (B, N, dim)

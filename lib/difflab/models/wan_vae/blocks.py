@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from ..attention_dispatch import SDPA, attention
 from .causal_conv import CausalConv3d, FrameCache
 
 
@@ -73,6 +74,7 @@ class AttentionBlock(nn.Module):
         self.norm = RMSNorm(dim)
         self.to_qkv = nn.Conv2d(dim, dim * 3, 1)
         self.proj = nn.Conv2d(dim, dim, 1)
+        self.backend = SDPA  # set_attention_backend changes it (models/attention_dispatch.py)
 
     def forward(self, x: torch.Tensor, cache: FrameCache | None = None) -> torch.Tensor:
         b, c, t, h, w = x.shape
@@ -80,7 +82,7 @@ class AttentionBlock(nn.Module):
         x = rearrange(x, "b c t h w -> (b t) c h w")  # each frame its own image
         qkv = self.to_qkv(self.norm(x))  # (B·T, 3C, H, W)
         q, k, v = rearrange(qkv, "n (three c) h w -> three n 1 (h w) c", three=3)  # (B·T, 1 head, H·W, C) each
-        x = F.scaled_dot_product_attention(q, k, v)  # softmax(q kᵀ / √C) v
+        x = attention(q, k, v, backend=self.backend)  # softmax(q kᵀ / √C) v
         x = self.proj(rearrange(x, "n 1 (h w) c -> n c h w", h=h, w=w))
         return rearrange(x, "(b t) c h w -> b c t h w", b=b, t=t) + identity
 
@@ -95,8 +97,8 @@ class MidBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, cache: FrameCache | None = None) -> torch.Tensor:
         x = self.resnets[0](x, cache)
-        for attention, resnet in zip(self.attentions, self.resnets[1:]):
-            x = resnet(attention(x), cache)
+        for attend, resnet in zip(self.attentions, self.resnets[1:]):
+            x = resnet(attend(x), cache)
         return x
 
 
