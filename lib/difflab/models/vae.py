@@ -22,8 +22,11 @@ SD 1.x); the pipeline rescales so the denoiser sees roughly unit variance, exact
     before decode:  z           = z_diffusion / scaling_factor + shift_factor
 
 This module keeps diffusers' config fields and state-dict keys, so a diffusers checkpoint loads with
-`load_state_dict(strict=True)`. It leaves out slicing and tiling (a later lab adds them), gradient
-checkpointing, attention-processor switching and `return_dict` (encode/decode always return an output object).
+`load_state_dict(strict=True)`. Like diffusers it has two memory savers, off until switched on:
+`enable_slicing()` (a batch one image at a time: exact) and `enable_tiling()` (images larger than
+`tile_sample_min_size` as overlapping tiles blended over `tile_overlap_factor` of a tile: approximate, and each
+tile's GroupNorm uses that tile's statistics, so tone can shift from tile to tile; lab a10 measures it). It leaves
+out gradient checkpointing and `return_dict` (encode/decode always return an output object).
 """
 
 from collections.abc import Mapping
@@ -152,6 +155,12 @@ class AutoencoderKL(ModelMixin, nn.Module):
         self.quant_conv = nn.Conv2d(moment_channels, moment_channels, 1) if use_quant_conv else None
         self.post_quant_conv = nn.Conv2d(latent_channels, latent_channels, 1) if use_post_quant_conv else None
 
+        # Memory savers, diffusers' attributes and defaults: tiles as large as the training images, a quarter overlap.
+        self.use_slicing = False
+        self.use_tiling = False
+        self.tile_sample_min_size = sample_size  # pixels; the latent tile is this / vae_scale_factor
+        self.tile_overlap_factor = 0.25
+
     @property
     def vae_scale_factor(self) -> int:
         """How many pixels one latent pixel covers per side: 2^(number of downsamples), 8 for SD."""
@@ -159,17 +168,83 @@ class AutoencoderKL(ModelMixin, nn.Module):
 
     def encode(self, x: torch.Tensor) -> AutoencoderKLOutput:
         """Images (B, in_channels, H, W) in [-1, 1] → q(z | x) over latents (B, latent_channels, H/f, W/f)."""
-        moments = self.encoder(x)  # (B, 2·latent_channels, H/f, W/f); SD: (B, 8, 64, 64)
-        if self.quant_conv is not None:
-            moments = self.quant_conv(moments)
+        parts = x.split(1) if self.use_slicing and x.shape[0] > 1 else [x]  # slicing: one image at a time
+        moments = torch.cat([self._encode(part) for part in parts])
         return AutoencoderKLOutput(latent_dist=DiagonalGaussianDistribution(moments))
+
+    def _encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Images → moments (B, 2·latent_channels, H/f, W/f); SD: (B, 8, 64, 64). Tiled if on and x is larger."""
+        if self.use_tiling and max(x.shape[-2:]) > self.tile_sample_min_size:
+            tile, stride = self.tile_settings()
+            return tiled(self._encode, x, tile, stride, 1 / self.vae_scale_factor)
+        moments = self.encoder(x)
+        return moments if self.quant_conv is None else self.quant_conv(moments)
 
     def decode(self, z: torch.Tensor) -> DecoderOutput:
         """Latents (B, latent_channels, h, w) on the VAE's own scale (divide by scaling_factor first)
         → images (B, out_channels, h·f, w·f), roughly in [-1, 1] (not clamped)."""
+        parts = z.split(1) if self.use_slicing and z.shape[0] > 1 else [z]
+        return DecoderOutput(sample=torch.cat([self._decode(part) for part in parts]))
+
+    def _decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Latents → images; SD: (B, 4, 64, 64) → (B, 3, 512, 512). Tiled if on and z is larger than a tile."""
+        f = self.vae_scale_factor
+        if self.use_tiling and max(z.shape[-2:]) > self.tile_sample_min_size // f:
+            tile, stride = self.tile_settings()
+            return tiled(self._decode, z, tile // f, stride // f, f)
         if self.post_quant_conv is not None:
             z = self.post_quant_conv(z)
-        return DecoderOutput(sample=self.decoder(z))  # SD: (B, 4, 64, 64) → (B, 3, 512, 512)
+        return self.decoder(z)
+
+    def enable_slicing(self):
+        """Encode and decode a batch one image at a time: the same output, the activation peak of one image."""
+        self.use_slicing = True
+
+    def disable_slicing(self):
+        self.use_slicing = False
+
+    def enable_tiling(self, tile_sample_min_size: int | None = None, tile_overlap_factor: float | None = None):
+        """Encode / decode images larger than `tile_sample_min_size` pixels (default: the config's sample_size) as
+        tiles every (1 − tile_overlap_factor) of a tile, blended over the rest. Checked here, before any work."""
+        previous = self.tile_sample_min_size, self.tile_overlap_factor
+        if tile_sample_min_size is not None:
+            self.tile_sample_min_size = tile_sample_min_size
+        if tile_overlap_factor is not None:
+            self.tile_overlap_factor = tile_overlap_factor
+        try:
+            self.tile_settings()
+        except ValueError:
+            self.tile_sample_min_size, self.tile_overlap_factor = previous  # a refused setting changes nothing
+            raise
+        self.use_tiling = True
+
+    def disable_tiling(self):
+        self.use_tiling = False
+
+    def tile_settings(self) -> tuple[int, int]:
+        """(tile, stride) in pixels, as diffusers computes them: stride = int(tile · (1 − overlap factor)). Checked
+        (the attributes may be set by hand): the tiles must be whole latent cells, and the rows each tile keeps after
+        blending (diffusers' row_limit) must equal the stride in both units, or the tiles would not line up.
+        diffusers also keeps `tile_latent_min_size`, fixed at construction: setting its tile_sample_min_size by
+        hand changes the encoder's tiles but not the decoder's. Here both follow tile_sample_min_size."""
+        tile, factor, f = self.tile_sample_min_size, self.tile_overlap_factor, self.vae_scale_factor
+        if isinstance(tile, bool) or not isinstance(tile, int) or tile <= 0 or tile % f:
+            raise ValueError(
+                f"tile_sample_min_size: got {tile!r}; it is in pixels and must be a positive multiple of the VAE's "
+                f"scale factor {f}, such as {8 * f} (with the default overlap, a multiple of {4 * f} lines up)."
+            )
+        if isinstance(factor, bool) or not isinstance(factor, int | float) or not 0 <= factor < 1:
+            raise ValueError(f"tile_overlap_factor: got {factor!r}; valid values are in [0, 1), diffusers' is 0.25.")
+        stride, latent_tile = int(tile * (1 - factor)), tile // f
+        keep_latent = latent_tile - int(latent_tile * factor)  # diffusers' row_limit when encoding
+        keep_pixels = tile - int(tile * factor)  # and when decoding
+        if stride != keep_latent * f or int(latent_tile * (1 - factor)) * f != keep_pixels:
+            raise ValueError(
+                f"tile_sample_min_size: got {tile} with tile_overlap_factor {factor}; the tiles would not line up "
+                f"(a stride of {stride} px, but {keep_latent * f} px kept per tile). Use a tile that is a multiple "
+                f"of {4 * f} px with the overlap factor 0.25, e.g. {max(4 * f, tile // (4 * f) * 4 * f)}."
+            )
+        return tile, stride
 
     def forward(
         self, sample: torch.Tensor, sample_posterior: bool = False, generator: torch.Generator | None = None
@@ -178,6 +253,14 @@ class AutoencoderKL(ModelMixin, nn.Module):
         posterior = self.encode(sample).latent_dist
         z = posterior.sample(generator) if sample_posterior else posterior.mode()
         return self.decode(z)
+
+
+def tiled(fn, x: torch.Tensor, tile: int, stride: int, scale: float) -> torch.Tensor:
+    """fn on square tiles of x every `stride`, blended: the Wan VAE's tiling (wan_vae/tiling.py), which is diffusers'
+    AutoencoderKL tiling too. Imported here, not at the top, because the Wan VAE imports this module."""
+    from .wan_vae.tiling import map_tiles
+
+    return map_tiles(fn, x, (tile, tile), (stride, stride), scale)
 
 
 def check_config(config: Mapping):
