@@ -1,0 +1,254 @@
+"""Group offloading: a model's weights wait on a slow tier and visit the compute tier one group at a time.
+
+    apply_group_offloading(model, onload_device="cpu", offload_device="disk", offload_type="block_level",
+                           num_blocks_per_group=1, offload_to_disk_path="offload/")
+    ... run the model as usual: every forward onloads and offloads as it goes ...
+    remove_group_offloading(model)          # every weight back in the model, the hooks gone
+
+diffusers' function of the same name (hooks/group_offloading.py), with both tiers real on any machine:
+
+    onload_device    where forward runs: "cuda", or "cpu"
+    offload_device   where the weights wait: "cpu" (host memory, for a GPU), or "disk": one safetensors file per
+                     group in offload_to_disk_path, read back when the group is needed. On a CPU-only machine
+                     this is a real offload, RAM ↔ disk (a file read twice may come from the OS page cache).
+
+Groups (offload_type):
+    "block_level"  each ModuleList child of the model (a UNet's down_blocks and up_blocks, a transformer's blocks)
+                   in runs of num_blocks_per_group; everything else is one more group, onloaded for the whole
+                   forward (diffusers' "unmatched" group: embeddings, norms, the UNet's mid-block)
+    "leaf_level"   one group per Linear, Conv and Embedding; the parameters of other modules (norms, tables such
+                   as scale_shift_table) in a group of the module that holds them
+
+A group's state is explicit, as DiffSynth-Studio keeps it per layer: "offloaded" (the model holds placeholders of
+the right shape with no storage, so a forward that reached one would fail loudly), "onloading", "onloaded". A
+group onloads in a pre-hook of each of its modules (if not already there) and offloads after its last module's
+forward. Each move is a trace stage "onload" / "offload" with the group, the route and the bytes, so the memory
+ledger, the timings and the Chrome trace show it; `offload_report(model)` sums them.
+"""
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+from torch import nn
+
+from ..trace import stage, tag
+
+OFFLOAD_TYPES = ("block_level", "leaf_level")
+LEAVES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d, nn.ConvTranspose3d, nn.Embedding)
+
+
+@dataclass
+class Ledger:
+    """What one model's offloading did: bytes on the compute tier now and at most, and every move."""
+
+    onloaded_bytes: int = 0
+    peak_onloaded_bytes: int = 0
+    moves: list = field(default_factory=list)  # (group, "onload" | "offload", bytes, seconds)
+
+
+class OffloadGroup:
+    """Tensors (parameters and buffers) that move together, and the modules whose forward needs them."""
+
+    def __init__(self, name: str, modules: list[nn.Module], tensors: dict, tiers: tuple, ledger: Ledger, file=None):
+        self.name, self.modules, self.ledger, self.file = name, modules, ledger, file
+        self.tensors = tensors  # key → (owning module, attribute name)
+        self.onload_device, self.offload_device = tiers
+        self.nbytes = sum(self.current(key).nbytes for key in tensors)
+        self.host = None  # the copies that stay in host memory when offload_device is "cpu"
+        self.state = "onloaded"
+
+    def current(self, key: str) -> torch.Tensor:
+        module, attr = self.tensors[key]
+        return getattr(module, attr)
+
+    def put(self, key: str, value: torch.Tensor):
+        """Swap what the model holds at `key` without touching autograd's view of it (param.data, as diffusers)."""
+        self.current(key).data = value
+
+    def offload(self):
+        """Weights to the offload tier; the model keeps shape-only placeholders (or the host copies, for cpu)."""
+        with stage("offload", group=self.name, route=f"{self.onload_device}→{self.offload_device}", bytes=self.nbytes):
+            start = time.perf_counter()
+            if self.offload_device == "cpu" and self.host is None:
+                self.host = {key: self.current(key).detach().to("cpu") for key in self.tensors}
+            for key in self.tensors:
+                self.put(key, self.host[key] if self.offload_device == "cpu" else placeholder(self.current(key)))
+            self.record("offload", -self.nbytes, time.perf_counter() - start)
+        self.state = "offloaded"
+
+    def onload(self):
+        """Weights back on the compute tier: read from the group's file, or copied from host memory."""
+        self.state = "onloading"
+        with stage("onload", group=self.name, route=f"{self.offload_device}→{self.onload_device}", bytes=self.nbytes):
+            start = time.perf_counter()
+            if self.offload_device == "disk":
+                with safe_open(self.file, framework="pt", device=str(self.onload_device)) as f:
+                    values = {key: f.get_tensor(key) for key in self.tensors}
+            else:
+                values = {key: tensor.to(self.onload_device) for key, tensor in self.host.items()}
+            for key, value in values.items():
+                self.put(key, value)
+                tag("weights", value)
+            self.record("onload", self.nbytes, time.perf_counter() - start)
+        self.state = "onloaded"
+
+    def record(self, direction: str, change: int, seconds: float):
+        ledger = self.ledger
+        ledger.onloaded_bytes += change
+        ledger.peak_onloaded_bytes = max(ledger.peak_onloaded_bytes, ledger.onloaded_bytes)
+        ledger.moves.append((self.name, direction, abs(change), seconds))
+
+
+def placeholder(tensor: torch.Tensor) -> torch.Tensor:
+    """A tensor of `tensor`'s shape, dtype and device whose storage holds nothing: any use of it raises."""
+    empty = torch.empty(tensor.shape, dtype=tensor.dtype, device=tensor.device)
+    empty.untyped_storage().resize_(0)
+    return empty
+
+
+def owned(module: nn.Module, prefix: str, recurse: bool) -> dict:
+    """{dotted key: (owner, attribute)} for the parameters and buffers of `module` (and below, if recurse)."""
+    found = {}
+    for name, sub in module.named_modules(prefix=prefix) if recurse else [(prefix, module)]:
+        for attr, value in [*sub._parameters.items(), *sub._buffers.items()]:
+            if value is not None:
+                found[f"{name}.{attr}" if name else attr] = (sub, attr)
+    return found
+
+
+def plan_groups(model: nn.Module, offload_type: str, num_blocks_per_group: int | None) -> list[tuple]:
+    """[(group name, modules to hook, {key: (owner, attribute)}), …]; the last group holds what no other does."""
+    groups, taken = [], set()
+    if offload_type == "block_level":
+        for child_name, child in model.named_children():
+            if isinstance(child, nn.ModuleList | nn.Sequential):
+                blocks = list(child.named_children())
+                for start in range(0, len(blocks), num_blocks_per_group):
+                    run = blocks[start : start + num_blocks_per_group]
+                    tensors = {}
+                    for name, block in run:
+                        tensors |= owned(block, f"{child_name}.{name}", recurse=True)
+                    last = start + len(run) - 1
+                    groups.append((f"{child_name}.{start}–{last}", [block for _, block in run], tensors))
+    else:
+        for name, module in model.named_modules():
+            if isinstance(module, LEAVES):
+                groups.append((name, [module], owned(module, name, recurse=False)))
+        for name, module in model.named_modules():
+            tensors = owned(module, name, recurse=False)
+            if tensors and not isinstance(module, LEAVES) and module is not model:
+                groups.append((name, [module], tensors))
+    for _, _, tensors in groups:
+        taken |= set(tensors)
+    rest = {key: where for key, where in owned(model, "", recurse=True).items() if key not in taken}
+    if rest:
+        groups.append(("rest of the model", [model], rest))
+    return groups
+
+
+def check_arguments(model, onload_device, offload_device, offload_type, num_blocks_per_group, offload_to_disk_path):
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"module: got a {type(model).__name__}; pass a model (a UNet, a transformer, a VAE).")
+    if getattr(model, "_difflab_offload", None) is not None:
+        raise ValueError("module: group offloading is already applied; call remove_group_offloading(module) first.")
+    if offload_type not in OFFLOAD_TYPES:
+        raise ValueError(f"offload_type: got {offload_type!r}; valid values are 'block_level' and 'leaf_level'.")
+    blocks = num_blocks_per_group
+    if offload_type == "block_level" and (isinstance(blocks, bool) or not isinstance(blocks, int) or blocks < 1):
+        raise ValueError(
+            f"num_blocks_per_group: got {blocks!r}; block_level offloading needs a positive int, the blocks "
+            "onloaded together (1 keeps the least on the compute tier)."
+        )
+    if str(offload_device) not in ("cpu", "disk"):
+        raise ValueError(f"offload_device: got {offload_device!r}; valid values are 'cpu' and 'disk'.")
+    if str(onload_device) not in ("cpu", "cuda") and not str(onload_device).startswith("cuda:"):
+        raise ValueError(f"onload_device: got {onload_device!r}; valid values are 'cpu', 'cuda' or 'cuda:N'.")
+    if str(offload_device) == "cpu" and torch.device(onload_device).type == "cpu":
+        raise ValueError(
+            "offload_device: got 'cpu', the same tier as onload_device 'cpu', so nothing would move; on a machine "
+            "without a GPU offload to 'disk' (with offload_to_disk_path)."
+        )
+    if str(offload_device) == "disk" and offload_to_disk_path is None:
+        raise ValueError("offload_to_disk_path: got None with offload_device='disk'; pass a folder for the files.")
+    if torch.device(onload_device).type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"onload_device: got {onload_device!r}, but no CUDA device is available; use 'cpu'.")
+    every = [id(p) for _, p in model.named_parameters(remove_duplicate=False)]
+    if len(every) != len(set(every)):
+        raise ValueError("module: it shares a parameter between two places (tied weights), which this offloading "
+                         "does not split; untie them or offload the model whole.")  # fmt: skip
+
+
+def apply_group_offloading(
+    module: nn.Module,
+    onload_device="cpu",
+    offload_device="cpu",
+    offload_type: str = "block_level",
+    num_blocks_per_group: int | None = None,
+    offload_to_disk_path=None,
+) -> list[OffloadGroup]:
+    """Offload `module`'s weights group by group (module docstring); returns the groups, all offloaded now."""
+    check_arguments(module, onload_device, offload_device, offload_type, num_blocks_per_group, offload_to_disk_path)
+    tiers, ledger = (torch.device(onload_device), str(offload_device)), Ledger()
+    folder = None if offload_to_disk_path is None else Path(offload_to_disk_path)
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+    groups = []
+    for i, (name, modules, tensors) in enumerate(plan_groups(module, offload_type, num_blocks_per_group)):
+        group = OffloadGroup(name, modules, tensors, tiers, ledger)
+        if tiers[1] == "disk":
+            group.file = str(folder / f"group_{i}.safetensors")
+            save_file({key: group.current(key).detach().contiguous().cpu() for key in tensors}, group.file)
+        ledger.onloaded_bytes += group.nbytes  # it starts where it is, then leaves
+        group.offload()
+        groups.append(group)
+    ledger.moves.clear()
+    ledger.peak_onloaded_bytes = ledger.onloaded_bytes
+    handles = [hook for group in groups for hook in attach(group, module)]
+    module._difflab_offload = (groups, ledger, handles)
+    return groups
+
+
+def attach(group: OffloadGroup, model: nn.Module) -> list:
+    """Hooks: onload before any of the group's modules runs; offload after its last one (the whole model's, for
+    the rest-of-the-model group)."""
+
+    def before(_module, _args):
+        if group.state == "offloaded":
+            group.onload()
+
+    def after(_module, _args, _output):
+        if group.state == "onloaded":
+            group.offload()
+
+    handles = [m.register_forward_pre_hook(before) for m in group.modules]
+    handles.append(group.modules[-1].register_forward_hook(after))
+    if group.modules[-1] is not model:  # a forward that skips the group's last module still leaves it offloaded
+        handles.append(model.register_forward_hook(after))
+    return handles
+
+
+def remove_group_offloading(module: nn.Module):
+    """Every weight back in the model on the onload device, the hooks gone."""
+    groups, _, handles = module._difflab_offload
+    for handle in handles:
+        handle.remove()
+    for group in groups:
+        if group.state == "offloaded":
+            group.onload()
+    module._difflab_offload = None
+
+
+def offload_report(module: nn.Module) -> dict:
+    """Bytes on the compute tier now and at most, bytes and seconds moved each way, since the offloading began."""
+    groups, ledger, _ = module._difflab_offload
+    report = {"groups": len(groups), "onloaded_bytes": ledger.onloaded_bytes,
+              "peak_onloaded_bytes": ledger.peak_onloaded_bytes}  # fmt: skip
+    for direction in ("onload", "offload"):
+        moves = [m for m in ledger.moves if m[1] == direction]
+        report[f"{direction}_bytes"] = sum(m[2] for m in moves)
+        report[f"{direction}_seconds"] = sum(m[3] for m in moves)
+    return report
