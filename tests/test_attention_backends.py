@@ -8,7 +8,7 @@ from difflab.models import ModelMixin
 from difflab.models.attention_dispatch import attention, attention_backend, set_attention_backend
 
 TOLERANCE = 1e-5
-PIPELINE_TOLERANCE = 1e-4  # two steps and a decode carry the rounding on: measured 1.2e-5 to 3.4e-5
+PIPELINE_TOLERANCE = 1e-4  # two steps and a decode carry the rounding on: measured 1.2e-5 to 2.6e-5
 OTHERS = [("naive", {}), ("sliced", {}), ("sliced", {"slice_size": "max"}), ("sliced", {"slice_size": 4}),
           ("chunked", {"chunk_size": 7})]  # fmt: skip
 FLOAT = 4  # bytes
@@ -56,7 +56,10 @@ def run(pipe, **kwargs):
                 **kwargs)  # fmt: skip
 
 
-@pytest.mark.parametrize(("model", "size"), [("shapes-sd", {}), ("shapes-video", {"num_frames": 5})])
+CLIP = {"num_frames": 5, "height": 64, "width": 64}
+
+
+@pytest.mark.parametrize(("model", "size"), [("shapes-sd", {}), ("shapes-video", CLIP)])
 def test_a_shipped_pipeline_makes_the_same_output_with_every_backend_in_every_model(model, size):
     pipe = difflab.load_pipeline(model, device="cpu")
     ours = [part for part in pipe.components.values() if isinstance(part, ModelMixin)]  # denoiser and VAE

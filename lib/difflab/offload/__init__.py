@@ -1,8 +1,24 @@
 """Offloading: where a pipeline's weights wait while they are not computing, and what moving them costs.
 
-groups.py: diffusers' apply_group_offloading (block- and leaf-level), with a real disk tier on CPU-only machines.
+groups.py      diffusers' apply_group_offloading (block- and leaf-level), with a real disk tier on CPU-only machines
+components.py  a whole pipeline: one model at a time (model offload) or one layer at a time (sequential offload)
 """
 
+from .components import (
+    ModelOffload,
+    disable_sequential_cpu_offload,
+    enable_model_cpu_offload,
+    enable_sequential_cpu_offload,
+)
 from .groups import OffloadGroup, apply_group_offloading, offload_report, remove_group_offloading
 
-__all__ = ["OffloadGroup", "apply_group_offloading", "offload_report", "remove_group_offloading"]
+__all__ = [
+    "ModelOffload",
+    "OffloadGroup",
+    "apply_group_offloading",
+    "disable_sequential_cpu_offload",
+    "enable_model_cpu_offload",
+    "enable_sequential_cpu_offload",
+    "offload_report",
+    "remove_group_offloading",
+]

@@ -69,6 +69,10 @@ class OffloadGroup:
         """Swap what the model holds at `key` without touching autograd's view of it (param.data, as diffusers)."""
         self.current(key).data = value
 
+    def save(self):
+        """Write the group's tensors to its file (the disk tier), once, before the first offload."""
+        save_file({key: self.current(key).detach().contiguous().cpu() for key in self.tensors}, self.file)
+
     def offload(self):
         """Weights to the offload tier; the model keeps shape-only placeholders (or the host copies, for cpu)."""
         with stage("offload", group=self.name, route=f"{self.onload_device}→{self.offload_device}", bytes=self.nbytes):
@@ -110,19 +114,21 @@ def placeholder(tensor: torch.Tensor) -> torch.Tensor:
     return empty
 
 
-def owned(module: nn.Module, prefix: str, recurse: bool) -> dict:
-    """{dotted key: (owner, attribute)} for the parameters and buffers of `module` (and below, if recurse)."""
-    found = {}
+def owned(module: nn.Module, prefix: str = "", recurse: bool = True) -> dict:
+    """{dotted key: (owner, attribute)} for the parameters and buffers of `module` (and below, if recurse); a
+    tensor held in two places (tied weights, such as T5's shared embedding) is listed once."""
+    found, seen = {}, set()
     for name, sub in module.named_modules(prefix=prefix) if recurse else [(prefix, module)]:
         for attr, value in [*sub._parameters.items(), *sub._buffers.items()]:
-            if value is not None:
+            if value is not None and id(value) not in seen:
+                seen.add(id(value))
                 found[f"{name}.{attr}" if name else attr] = (sub, attr)
     return found
 
 
 def plan_groups(model: nn.Module, offload_type: str, num_blocks_per_group: int | None) -> list[tuple]:
     """[(group name, modules to hook, {key: (owner, attribute)}), …]; the last group holds what no other does."""
-    groups, taken = [], set()
+    groups = []
     if offload_type == "block_level":
         for child_name, child in model.named_children():
             if isinstance(child, nn.ModuleList | nn.Sequential):
@@ -142,22 +148,43 @@ def plan_groups(model: nn.Module, offload_type: str, num_blocks_per_group: int |
             tensors = owned(module, name, recurse=False)
             if tensors and not isinstance(module, LEAVES) and module is not model:
                 groups.append((name, [module], tensors))
-    for _, _, tensors in groups:
-        taken |= set(tensors)
-    rest = {key: where for key, where in owned(model, "", recurse=True).items() if key not in taken}
+    groups = merge_tied(groups)
+    taken = set().union(*(ids_of(tensors) for _, _, tensors in groups))
+    rest = {key: where for key, where in owned(model).items() if id(getattr(*where)) not in taken}
     if rest:
         groups.append(("rest of the model", [model], rest))
     return groups
 
 
-def check_arguments(model, onload_device, offload_device, offload_type, num_blocks_per_group, offload_to_disk_path):
+def ids_of(tensors: dict) -> set:
+    """The identities of the tensors a {key: (owner, attribute)} map names: equal for tied weights."""
+    return {id(getattr(owner, attr)) for owner, attr in tensors.values()}
+
+
+def merge_tied(groups: list[tuple]) -> list[tuple]:
+    """Groups that share a tensor (tied weights: T5's shared embedding is also its encoder's embed_tokens) become
+    one group, hooked on the modules of both, so neither can run while the other has offloaded the tensor."""
+    merged = []
+    for name, modules, tensors in groups:
+        for i, (other_name, other_modules, other_tensors) in enumerate(merged):
+            shared = ids_of(tensors) & ids_of(other_tensors)
+            if shared:
+                mine = {key: where for key, where in tensors.items() if id(getattr(*where)) not in shared}
+                merged[i] = (f"{other_name} + {name}", other_modules + modules, other_tensors | mine)
+                break
+        else:
+            merged.append((name, modules, tensors))
+    return merged
+
+
+def check_arguments(model, onload_device, offload_device, offload_type, blocks, offload_to_disk_path, name="module"):
+    """Refuse what would fail or do nothing, before anything moves; `name` is how messages call the model."""
     if not isinstance(model, nn.Module):
-        raise TypeError(f"module: got a {type(model).__name__}; pass a model (a UNet, a transformer, a VAE).")
+        raise TypeError(f"{name}: got a {type(model).__name__}; pass a model (a UNet, a transformer, a VAE).")
     if getattr(model, "_difflab_offload", None) is not None:
-        raise ValueError("module: group offloading is already applied; call remove_group_offloading(module) first.")
+        raise ValueError(f"{name}: group offloading is already applied; call remove_group_offloading({name}) first.")
     if offload_type not in OFFLOAD_TYPES:
         raise ValueError(f"offload_type: got {offload_type!r}; valid values are 'block_level' and 'leaf_level'.")
-    blocks = num_blocks_per_group
     if offload_type == "block_level" and (isinstance(blocks, bool) or not isinstance(blocks, int) or blocks < 1):
         raise ValueError(
             f"num_blocks_per_group: got {blocks!r}; block_level offloading needs a positive int, the blocks "
@@ -176,10 +203,6 @@ def check_arguments(model, onload_device, offload_device, offload_type, num_bloc
         raise ValueError("offload_to_disk_path: got None with offload_device='disk'; pass a folder for the files.")
     if torch.device(onload_device).type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"onload_device: got {onload_device!r}, but no CUDA device is available; use 'cpu'.")
-    every = [id(p) for _, p in model.named_parameters(remove_duplicate=False)]
-    if len(every) != len(set(every)):
-        raise ValueError("module: it shares a parameter between two places (tied weights), which this offloading "
-                         "does not split; untie them or offload the model whole.")  # fmt: skip
 
 
 def apply_group_offloading(
@@ -201,7 +224,7 @@ def apply_group_offloading(
         group = OffloadGroup(name, modules, tensors, tiers, ledger)
         if tiers[1] == "disk":
             group.file = str(folder / f"group_{i}.safetensors")
-            save_file({key: group.current(key).detach().contiguous().cpu() for key in tensors}, group.file)
+            group.save()
         ledger.onloaded_bytes += group.nbytes  # it starts where it is, then leaves
         group.offload()
         groups.append(group)

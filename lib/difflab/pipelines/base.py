@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 import transformers
 
-from .. import models, schedulers
+from .. import models, offload, schedulers
 from ..loading.checks import check_device, check_torch_dtype
 from ..loading.folders import (
     WRITTEN_BY,
@@ -91,6 +91,7 @@ class Pipeline:
             )
         for name in self.component_names:
             setattr(self, name, components[name])
+        self.offloading = None  # (kind, compute device, its hooks) while an offload method is on
 
     @property
     def components(self) -> dict:
@@ -99,6 +100,10 @@ class Pipeline:
 
     @property
     def device(self) -> torch.device:
+        """Where the pipeline computes: the offload's compute device while offloading is on (the weights may be
+        elsewhere between calls), else the device of the first model's weights."""
+        if self.offloading is not None:
+            return torch.device(self.offloading[1])
         for part in self.components.values():
             if isinstance(part, torch.nn.Module):
                 return next(part.parameters()).device
@@ -133,6 +138,37 @@ class Pipeline:
         for name in self.DENOISERS:
             if name in self.component_names:
                 set_attention_backend(getattr(self, name), "sdpa")
+
+    # --- offloading (offload/components.py) --------------------------------------------------------------------
+    def enable_model_cpu_offload(self, device="cuda", offload_to_disk_path=None):
+        """One model on `device` at a time, in the order they run; the others wait in host memory (device
+        'cuda') or, on a machine without a GPU (device 'cpu'), in safetensors files in offload_to_disk_path."""
+        self.check_no_offloading("enable_model_cpu_offload")
+        self.offloading = ("model", device, offload.enable_model_cpu_offload(self, device, offload_to_disk_path))
+
+    def enable_sequential_cpu_offload(self, device="cuda", offload_to_disk_path=None):
+        """Every layer of every model on `device` only while it runs (leaf-level group offloading)."""
+        self.check_no_offloading("enable_sequential_cpu_offload")
+        offload.enable_sequential_cpu_offload(self, device, offload_to_disk_path)
+        self.offloading = ("sequential", device, None)
+
+    def disable_offloading(self):
+        """Every weight back in its model on the compute device, the hooks gone."""
+        if self.offloading is not None:
+            kind, _, hooks = self.offloading
+            hooks.remove() if kind == "model" else offload.disable_sequential_cpu_offload(self)
+            self.offloading = None
+
+    def maybe_free_model_hooks(self):
+        """At the end of a call: with model offload, the last model to run leaves the compute tier too."""
+        if self.offloading is not None and self.offloading[0] == "model":
+            self.offloading[2].free()
+
+    def check_no_offloading(self, method: str):
+        if self.offloading is not None:
+            raise ValueError(
+                f"{method}: {self.offloading[0]} offload is already on; call pipe.disable_offloading() first."
+            )
 
     # --- the diffusers folder layout -------------------------------------------------------------------------
     def save_pretrained(self, folder):

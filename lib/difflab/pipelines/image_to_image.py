@@ -111,4 +111,6 @@ class Image2ImagePipeline(TextToImagePipeline):
                     callback,
                     **self.step_kwargs(eta),
                 )
-            return latents if output_type == "latent" else postprocess(self.decode(latents), output_type)
+            output = latents if output_type == "latent" else postprocess(self.decode(latents), output_type)
+            self.maybe_free_model_hooks()  # with model offload, the last model to run leaves the compute tier too
+            return output

@@ -87,7 +87,9 @@ class InpaintPipeline(Image2ImagePipeline):
                     callback_blend,
                     **self.step_kwargs(eta),
                 )
-            return latents if output_type == "latent" else postprocess(self.decode(latents), output_type)
+            output = latents if output_type == "latent" else postprocess(self.decode(latents), output_type)
+            self.maybe_free_model_hooks()  # with model offload, the last model to run leaves the compute tier too
+            return output
 
 
 def concat_condition(model, mask, masked_image_latents):

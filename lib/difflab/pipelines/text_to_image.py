@@ -278,6 +278,6 @@ class TextToImagePipeline(Pipeline):
                     callback,
                     **self.step_kwargs(eta),
                 )
-            if output_type == "latent":
-                return latents
-            return postprocess(self.decode(latents), output_type)
+            output = latents if output_type == "latent" else postprocess(self.decode(latents), output_type)
+            self.maybe_free_model_hooks()  # with model offload, the last model to run leaves the compute tier too
+            return output

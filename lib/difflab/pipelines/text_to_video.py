@@ -246,6 +246,6 @@ class TextToVideoPipeline(Pipeline):
             model = self.guided_model(prompt_embeds, negative_embeds, guidance_scale)
             with torch.no_grad():
                 latents = denoise(model, self.scheduler, latents, self.scheduler.timesteps, generator, callback)
-            if output_type == "latent":
-                return latents
-            return self.postprocess_video(self.decode(latents), output_type)
+            output = latents if output_type == "latent" else self.postprocess_video(self.decode(latents), output_type)
+            self.maybe_free_model_hooks()  # with model offload, the last model to run leaves the compute tier too
+            return output
