@@ -12,9 +12,12 @@ import inspect
 from collections.abc import Mapping
 from pathlib import Path
 
+import torch
+
 from ..loading.checks import check_torch_dtype
 from ..loading.folders import load_model_folder, save_model
 from ..loading.load import safe_join
+from ..offload.casting import enable_layerwise_casting
 from .attention_dispatch import set_attention_backend
 from .config_schema import config_dict
 
@@ -23,6 +26,8 @@ class ModelMixin:
     """Adds from_config, from_pretrained and save_pretrained to an nn.Module that has `config` (difflab's models)."""
 
     extra_config_fields: tuple[str, ...] = ()  # fields the constructor takes through **kwargs (the UNet's)
+    _keep_in_fp32_modules: list[str] | None = None  # kept in float32 when loaded or cast to less (as diffusers)
+    _skip_layerwise_casting_patterns: list[str] | None = None  # left out of enable_layerwise_casting (as diffusers)
 
     @classmethod
     def from_config(cls, config: Mapping, **overrides):
@@ -58,6 +63,13 @@ class ModelMixin:
     def save_pretrained(self, folder):
         """config.json and diffusion_pytorch_model.safetensors in `folder` (created if needed); diffusers loads it."""
         save_model(self, folder)
+
+    def enable_layerwise_casting(
+        self, storage_dtype=torch.float8_e4m3fn, compute_dtype=None, skip_modules_pattern=None
+    ):
+        """Store the model's Linear, Conv and Embedding layers in storage_dtype and cast each up to compute_dtype
+        (default: the model's dtype) for its own forward (offload/casting.py); returns the layers cast."""
+        return enable_layerwise_casting(self, storage_dtype, compute_dtype, skip_modules_pattern)
 
     def set_attention_backend(self, backend: str = "sdpa", slice_size=None, chunk_size=None) -> int:
         """Compute every attention in this model with `backend`: "sdpa" (the default), "naive", "sliced" or

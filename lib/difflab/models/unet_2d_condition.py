@@ -129,6 +129,7 @@ def check_levels(config: Mapping, num_heads: list[int], depths: list):
 
 class UNet2DConditionModel(ModelMixin, nn.Module):
     extra_config_fields = tuple(UNSUPPORTED_FIELDS)  # diffusers fields taken by **other_diffusers_fields
+    _skip_layerwise_casting_patterns = ["norm"]  # as diffusers: enable_layerwise_casting leaves the norms alone
 
     def __init__(
         self,

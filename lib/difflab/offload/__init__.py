@@ -2,8 +2,10 @@
 
 groups.py      diffusers' apply_group_offloading (block- and leaf-level), with a real disk tier on CPU-only machines
 components.py  a whole pipeline: one model at a time (model offload) or one layer at a time (sequential offload)
+casting.py     weights stored in float8 or bfloat16, each layer cast up for its own forward
 """
 
+from .casting import enable_layerwise_casting
 from .components import (
     ModelOffload,
     disable_sequential_cpu_offload,
@@ -17,6 +19,7 @@ __all__ = [
     "OffloadGroup",
     "apply_group_offloading",
     "disable_sequential_cpu_offload",
+    "enable_layerwise_casting",
     "enable_model_cpu_offload",
     "enable_sequential_cpu_offload",
     "offload_report",

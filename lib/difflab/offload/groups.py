@@ -38,7 +38,16 @@ from torch import nn
 from ..trace import stage, tag
 
 OFFLOAD_TYPES = ("block_level", "leaf_level")
-LEAVES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d, nn.ConvTranspose3d, nn.Embedding)
+LEAVES = (
+    nn.Linear,
+    nn.Conv1d,
+    nn.Conv2d,
+    nn.Conv3d,
+    nn.ConvTranspose1d,
+    nn.ConvTranspose2d,
+    nn.ConvTranspose3d,
+    nn.Embedding,
+)  # diffusers' _GO_LC_SUPPORTED_PYTORCH_LAYERS: what group offloading and casting treat as layers
 
 
 @dataclass

@@ -72,6 +72,7 @@ class WanTransformer3DModel(ModelMixin, nn.Module):
     # Kept in float32 by from_pretrained whatever dtype asks (diffusers' and difflab's loaders alike): the timestep
     # MLP, the modulation tables and the norms. model.to(dtype) casts them too; the sums stay fp32 either way.
     _keep_in_fp32_modules = ["rope", "time_embedder", "scale_shift_table", "norm1", "norm2", "norm3"]
+    _skip_layerwise_casting_patterns = ["patch_embedding", "condition_embedder", "norm"]  # as diffusers
 
     def __init__(
         self,
