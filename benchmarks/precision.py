@@ -10,6 +10,7 @@ the difference is the precision's alone. A dtype the CPU cannot run is reported 
 
 import statistics
 import time
+from functools import partial
 
 import torch
 
@@ -62,7 +63,7 @@ def main():
                 print(f"  {str(dtype):15} cannot run here: {str(error).splitlines()[0]}")
                 continue
             reference = out if reference is None else reference
-            seconds = median_seconds(lambda: generate(pipe, prompts[:1]))
+            seconds = median_seconds(partial(generate, pipe, prompts[:1]))
             difference = (out - reference).abs()
             scores = {k: round(v, 3) for k, v in adherence(out, prompts, judge).items()}
             finite = "" if torch.isfinite(out).all() else "  NON-FINITE OUTPUT"
