@@ -67,3 +67,6 @@ def test_offloading_to_disk_needs_a_folder_and_nothing_moves_before_the_check():
         with pytest.raises(ValueError, match="offload_to_disk_path: got None with offload_device='disk'"):
             method(device="cpu")
         assert pipe.offloading is None and all(weight_bytes(m) > 0 for m in models_of(pipe).values())
+        if not torch.cuda.is_available():  # diffusers' default device; here the message gives the CPU-only fix
+            with pytest.raises(ValueError, match="device: got 'cuda', but this machine has no CUDA device"):
+                method()

@@ -19,6 +19,7 @@ step moves every weight of the denoiser.
 
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from .groups import Ledger, OffloadGroup, apply_group_offloading, owned, remove_group_offloading
@@ -70,7 +71,17 @@ def models_of(pipe) -> dict[str, nn.Module]:
     return {name: part for name, part in pipe.components.items() if isinstance(part, nn.Module)}
 
 
+def check_device(device):
+    """The pipeline methods' `device` (diffusers' default 'cuda'), refused with the CPU-only fix where no GPU is."""
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(
+            f"device: got {device!r}, but this machine has no CUDA device. Offload here with device='cpu' and "
+            "offload_to_disk_path=<a folder>: the weights then wait in safetensors files on disk."
+        )
+
+
 def enable_model_cpu_offload(pipe, device="cuda", offload_to_disk_path=None) -> ModelOffload:
+    check_device(device)
     offload_device = "disk" if str(device) == "cpu" else "cpu"
     for name, model in models_of(pipe).items():  # every argument and model checked before anything moves
         check_group_arguments(model, device, offload_device, "leaf_level", None, offload_to_disk_path, name)
@@ -81,6 +92,7 @@ def enable_model_cpu_offload(pipe, device="cuda", offload_to_disk_path=None) -> 
 
 
 def enable_sequential_cpu_offload(pipe, device="cuda", offload_to_disk_path=None):
+    check_device(device)
     offload_device = "disk" if str(device) == "cpu" else "cpu"
     for name, model in models_of(pipe).items():
         check_group_arguments(model, device, offload_device, "leaf_level", None, offload_to_disk_path, name)
