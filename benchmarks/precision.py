@@ -21,6 +21,7 @@ from difflab.eval import prompt_adherence, video_adherence
 DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 PROMPTS = 16
 STEPS = 20
+CLIP = dict(height=64, width=64, num_frames=17)  # the size shapes-video was trained at (the default is Wan's 480×832)
 
 
 def images(pipe, prompts):
@@ -30,7 +31,7 @@ def images(pipe, prompts):
 
 def clips(pipe, prompts):
     generators = [torch.Generator().manual_seed(i) for i in range(len(prompts))]
-    out = pipe(prompts, num_inference_steps=STEPS, generator=generators, output_type="pt", num_frames=17)
+    out = pipe(prompts, num_inference_steps=STEPS, generator=generators, output_type="pt", **CLIP)
     return out.float().transpose(1, 2)  # (B, F, 3, H, W) → (B, 3, F, H, W)
 
 

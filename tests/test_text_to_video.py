@@ -246,3 +246,17 @@ def test_load_pipeline_picks_the_class_model_index_names():
     assert type(difflab.load_pipeline("shapes-sd", device="cpu")).__name__ == "TextToImagePipeline"
     with pytest.raises(ValueError, match="_class_name: got 'FluxPipeline'; difflab loads StableDiffusionPipeline, "):
         pipeline_class("FluxPipeline")
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_the_shipped_video_pipeline_runs_in_half_precision_close_to_float32(dtype):
+    """The Wan transformer keeps scale_shift_table (its first parameter) in float32: the pipeline must still feed
+    it latents in the model's dtype (dtype_of skips _keep_in_fp32_modules, as diffusers' ModelMixin.dtype)."""
+    clip = dict(prompt="a red circle moving right", num_inference_steps=3, num_frames=5, height=64, width=64)
+    full = difflab.load_pipeline("shapes-video", device="cpu")(
+        **clip, output_type="pt", generator=torch.Generator().manual_seed(0)
+    )
+    half = difflab.load_pipeline("shapes-video", device="cpu", dtype=dtype)
+    got = half(**clip, output_type="pt", generator=torch.Generator().manual_seed(0))
+    assert got.dtype == dtype and torch.isfinite(got).all()
+    assert (got.float() - full).abs().mean() < 0.05

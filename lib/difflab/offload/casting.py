@@ -70,4 +70,5 @@ def enable_layerwise_casting(model: nn.Module, storage_dtype=torch.float8_e4m3fn
     patterns += tuple(getattr(model, "_keep_in_fp32_modules", None) or ())
     patterns += tuple(getattr(model, "_skip_layerwise_casting_patterns", None) or ())
     model._layerwise_casting = apply_layerwise_casting(model, storage_dtype, compute_dtype, tuple(set(patterns)))
+    model._layerwise_compute_dtype = compute_dtype  # what a pipeline casts the model's inputs to (dtype_of)
     return model._layerwise_casting

@@ -27,15 +27,21 @@ from ..loading.folders import (
     save_model,
     write_config,
 )
-from ..loading.load import safe_join
+from ..loading.load import kept_in_fp32, safe_join
 from ..loading.safetensors_file import CheckpointError
 from ..models.attention_dispatch import set_attention_backend
 from ..trace import stage
 
 
 def dtype_of(module: torch.nn.Module) -> torch.dtype:
-    """The dtype a model computes in: that of its parameters."""
-    return next(module.parameters()).dtype
+    """The dtype a model computes in, as diffusers' ModelMixin.dtype: the compute dtype under layerwise casting,
+    else that of its first parameter outside _keep_in_fp32_modules (the Wan transformer's first parameter,
+    scale_shift_table, stays float32 in a bfloat16 model, and must not decide the dtype of its input)."""
+    compute = getattr(module, "_layerwise_compute_dtype", None)
+    if compute is not None:
+        return compute
+    named = list(module.named_parameters())
+    return next((p.dtype for name, p in named if not kept_in_fp32(module, name)), named[0][1].dtype)
 
 
 LIBRARY_OF = {
