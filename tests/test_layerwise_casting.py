@@ -78,3 +78,14 @@ def test_a_pipeline_runs_with_its_denoiser_stored_in_float8_and_its_output_moves
     getattr(pipe, denoiser).enable_layerwise_casting(torch.float8_e4m3fn)
     got = run()
     assert got.dtype == torch.float32 and 0 < (got - expected).abs().mean() < 0.05  # measured 0.017 (shapes-sd)
+
+
+def test_one_pattern_given_as_a_string_is_one_pattern_and_a_bad_one_is_refused():
+    ours, theirs = twins("transformer")
+    cast = ours.enable_layerwise_casting(torch.bfloat16, skip_modules_pattern="ffn")  # not 'f', 'f', 'n'
+    theirs.enable_layerwise_casting(torch.bfloat16, skip_modules_pattern=("ffn",))
+    assert cast and all("ffn" not in layer for layer in cast)
+    assert {k: v.dtype for k, v in ours.state_dict().items()} == {k: v.dtype for k, v in theirs.state_dict().items()}
+    other, _ = twins("transformer")
+    with pytest.raises(ValueError, match="skip_modules_pattern: got"):
+        other.enable_layerwise_casting(torch.bfloat16, skip_modules_pattern=(3,))

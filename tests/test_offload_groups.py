@@ -106,3 +106,10 @@ def test_offloading_twice_is_refused(models, tmp_path):
             apply_group_offloading(model, "cpu", "disk", offload_type="leaf_level", offload_to_disk_path=tmp_path)
     finally:
         remove_group_offloading(model)
+
+
+def test_removing_or_reporting_offloading_that_was_never_applied_says_so(models):
+    model, _ = models["unet"]
+    for call in (remove_group_offloading, offload_report):
+        with pytest.raises(ValueError, match="has no group offloading to remove or report; apply it first"):
+            call(model)

@@ -66,6 +66,13 @@ def enable_layerwise_casting(model: nn.Module, storage_dtype=torch.float8_e4m3fn
         raise ValueError(f"compute_dtype: got {compute_dtype!r}; valid values are torch.float32, bfloat16, float16.")
     if getattr(model, "_layerwise_casting", None):
         raise ValueError("model: layerwise casting is already on; it is one-way, so load the model again to change it.")
+    if isinstance(skip_modules_pattern, str):
+        skip_modules_pattern = (skip_modules_pattern,)  # one pattern, not its characters
+    if skip_modules_pattern is not None and not all(isinstance(p, str) for p in skip_modules_pattern):
+        raise ValueError(
+            f"skip_modules_pattern: got {skip_modules_pattern!r}; pass a tuple of regular expressions matched "
+            "against module names, such as ('norm', '^proj_out$'), or None for diffusers' defaults."
+        )
     patterns = tuple(skip_modules_pattern or DEFAULT_SKIP_MODULES_PATTERN)
     patterns += tuple(getattr(model, "_keep_in_fp32_modules", None) or ())
     patterns += tuple(getattr(model, "_skip_layerwise_casting_patterns", None) or ())

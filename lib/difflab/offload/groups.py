@@ -263,9 +263,20 @@ def attach(group: OffloadGroup, model: nn.Module) -> list:
     return handles
 
 
+def offloading_of(module: nn.Module) -> tuple:
+    """(groups, ledger, hook handles) of a model under group offloading; refuses a model that is not."""
+    state = getattr(module, "_difflab_offload", None)
+    if state is None:
+        raise ValueError(
+            f"module: this {type(module).__name__} has no group offloading to remove or report; apply it first with "
+            "apply_group_offloading(module, ...)."
+        )
+    return state
+
+
 def remove_group_offloading(module: nn.Module):
     """Every weight back in the model on the onload device, the hooks gone."""
-    groups, _, handles = module._difflab_offload
+    groups, _, handles = offloading_of(module)
     for handle in handles:
         handle.remove()
     for group in groups:
@@ -276,7 +287,7 @@ def remove_group_offloading(module: nn.Module):
 
 def offload_report(module: nn.Module) -> dict:
     """Bytes on the compute tier now and at most, bytes and seconds moved each way, since the offloading began."""
-    groups, ledger, _ = module._difflab_offload
+    groups, ledger, _ = offloading_of(module)
     report = {"groups": len(groups), "onloaded_bytes": ledger.onloaded_bytes,
               "peak_onloaded_bytes": ledger.peak_onloaded_bytes}  # fmt: skip
     for direction in ("onload", "offload"):
