@@ -22,13 +22,14 @@ diffusers has the same two layers: processors (AttnProcessor2_0 for SDPA, Sliced
 `model.set_attention_backend("flash" | "native" | …)`, whose native ones are all SDPA.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 BACKENDS = ("naive", "sdpa", "sliced", "chunked")
+PARALLEL = ("ulysses", "ring")  # context parallel backends (difflab.parallel), set by enable_parallelism only
 SLICE_WORDS = ("auto", "max")  # diffusers' enable_attention_slicing words: half the heads at a time, or one
 
 
@@ -114,6 +115,8 @@ def chunked_attention(q, k, v, bias=None, chunk_size: int = 256):
 
 def attention(q, k, v, bias: torch.Tensor | None = None, backend: AttentionBackend = SDPA) -> torch.Tensor:
     """softmax(q·kᵀ/√d + bias)·v with `backend`; q (B, heads, N, d), k and v (B, heads, M, d) → (B, heads, N, d)."""
+    if backend.name in PARALLEL:  # the tokens are split across processes: lib/difflab/parallel/attention.py
+        return backend(q, k, v, bias)
     if backend.name == "sdpa":
         return F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
     if backend.name == "naive":
@@ -128,8 +131,9 @@ def set_attention_backend(model: nn.Module, name: str = "sdpa", slice_size=None,
     backend = attention_backend(name, slice_size, chunk_size)
     changed = 0
     for module in model.modules():
-        if isinstance(getattr(module, "backend", None), AttentionBackend):
-            module.backend = backend
+        current = getattr(module, "backend", None)
+        if isinstance(current, AttentionBackend):  # a context parallel backend keeps its split, attending with `backend`
+            module.backend = replace(current, local=backend) if current.name in PARALLEL else backend
             changed += 1
     if changed == 0:
         raise ValueError(

@@ -127,6 +127,7 @@ class WanTransformer3DModel(ModelMixin, nn.Module):
         self.norm_out = FP32LayerNorm(inner_dim, eps, elementwise_affine=False)
         self.proj_out = nn.Linear(inner_dim, out_channels * math.prod(patch_size))
         self.scale_shift_table = nn.Parameter(torch.randn(1, 2, inner_dim) / inner_dim**0.5)
+        self._context_parallel = None  # set by enable_parallelism while the tokens are split across ranks
 
     def forward(
         self,
@@ -176,6 +177,14 @@ class WanTransformer3DModel(ModelMixin, nn.Module):
             x, "b (f h w) (pt ph pw c) -> b c (f pt) (h ph) (w pw)", **grid, pt=p_t, ph=p_h, pw=p_w
         )  # unpatchify: (B, C_out, F'·p_t, H'·p_h, W'·p_w)
         return Transformer2DModelOutput(sample=out) if return_dict else (out,)
+
+    def enable_parallelism(self, config, group=None):
+        """Split the video tokens across torch.distributed's ranks (diffusers' method of the same name): Ulysses
+        or ring self-attention, as `config`, a difflab.parallel.ContextParallelConfig, says; returns the handle
+        whose .log counts the bytes sent and whose .remove() undoes it (parallel/context.py)."""
+        from ...parallel import enable_parallelism  # parallel/ imports the models: imported when asked for
+
+        return enable_parallelism(self, config, group)
 
 
 def check_config(config: Mapping):
