@@ -16,6 +16,7 @@ watch. A long run keeps per-step summaries once it passes 5,000 shape records or
 import sys
 import types
 
+from .report import bottleneck, narrative, summarize_trace, trace_rows
 from .session import Trace
 from .stages import stage, tag
 from .table import Table, human_bytes
@@ -30,4 +31,4 @@ class CallableModule(types.ModuleType):
 
 sys.modules[__name__].__class__ = CallableModule
 
-__all__ = ["Trace", "stage", "tag", "Table", "human_bytes"]
+__all__ = ["Trace", "stage", "tag", "Table", "human_bytes", "summarize_trace", "bottleneck", "narrative", "trace_rows"]
