@@ -70,3 +70,21 @@ def test_offloading_to_disk_needs_a_folder_and_nothing_moves_before_the_check():
         if not torch.cuda.is_available():  # diffusers' default device; here the message gives the CPU-only fix
             with pytest.raises(ValueError, match="device: got 'cuda', but this machine has no CUDA device"):
                 method()
+
+
+def test_the_memory_ledger_sees_offloaded_weights_leave_and_no_phantom_activations(tmp_path):
+    pipe = difflab.load_pipeline("shapes-video", device="cpu")
+    with difflab.trace(pipe) as plain:
+        run(pipe, "shapes-video")
+    pipe.enable_model_cpu_offload(device="cpu", offload_to_disk_path=tmp_path)
+    try:
+        with difflab.trace(pipe) as offloaded:
+            run(pipe, "shapes-video")
+    finally:
+        pipe.disable_offloading()
+    end = offloaded.root.memory["end"]
+    assert end.get("weights", 0) == 0  # every model went back to disk at the end of the call
+    # the placeholders left behind hold no storage: the ledger must not count them as activations
+    assert end.get("activations", 0) <= plain.root.memory["end"].get("activations", 0)
+    decode = lambda tr: next(s for s in tr.stages() if s.name == "decode").memory  # noqa: E731
+    assert decode(offloaded)["peak"] < decode(plain)["peak"]  # only the VAE's weights are in RAM while it decodes

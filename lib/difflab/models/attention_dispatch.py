@@ -132,7 +132,7 @@ def set_attention_backend(model: nn.Module, name: str = "sdpa", slice_size=None,
     changed = 0
     for module in model.modules():
         current = getattr(module, "backend", None)
-        if isinstance(current, AttentionBackend):  # a context parallel backend keeps its split, attending with `backend`
+        if isinstance(current, AttentionBackend):  # a context parallel one keeps its split, attends with `backend`
             module.backend = replace(current, local=backend) if current.name in PARALLEL else backend
             changed += 1
     if changed == 0:

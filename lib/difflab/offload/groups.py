@@ -34,6 +34,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
+from torch.utils._python_dispatch import _disable_current_modes
 
 from ..trace import stage, tag
 
@@ -117,9 +118,13 @@ class OffloadGroup:
 
 
 def placeholder(tensor: torch.Tensor) -> torch.Tensor:
-    """A tensor of `tensor`'s shape, dtype and device whose storage holds nothing: any use of it raises."""
-    empty = torch.empty(tensor.shape, dtype=tensor.dtype, device=tensor.device)
-    empty.untyped_storage().resize_(0)
+    """A tensor of `tensor`'s shape, dtype and device whose storage holds nothing: any use of it raises.
+
+    Made outside any active TorchDispatchMode: a memory ledger would otherwise count its full-size allocation as a
+    live activation and never see the storage shrink to nothing."""
+    with _disable_current_modes():
+        empty = torch.empty(tensor.shape, dtype=tensor.dtype, device=tensor.device)
+        empty.untyped_storage().resize_(0)
     return empty
 
 
