@@ -2,6 +2,7 @@
 
     torchrun --standalone --nproc_per_node 2 -m difflab.parallel.launch              # gloo on CPUs
     torchrun --standalone --nproc_per_node 2 -m difflab.parallel.launch --steps 4    # and a whole generation
+    torchrun --standalone --nproc_per_node 2 -m difflab.parallel.launch --backend nccl   # one GPU per rank
 
 Every rank builds the same model and the same inputs (same seeds), computes the single-process answer itself,
 then the same call with the tokens split, Ulysses and then ring. Rank 0 prints one JSON object: per scheme, the
@@ -107,15 +108,20 @@ def main(argv=None):
     parser.add_argument("--size", type=int, default=8, help="latent height and width of the forward check")
     parser.add_argument("--steps", type=int, default=0, help="also generate a video with this many steps")
     parser.add_argument("--video-frames", type=int, default=9)
+    parser.add_argument("--backend", default="gloo", choices=("gloo", "nccl"), help="nccl: one GPU per rank")
     args = parser.parse_args(argv)
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-    dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    device = torch.device("cpu")
+    if args.backend == "nccl":  # nccl moves GPU tensors only: each rank computes on its own GPU
+        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+        torch.cuda.set_device(device)
+    dist.init_process_group(args.backend)
     rank, world = dist.get_rank(), dist.get_world_size()
     folder = weights_folder("shapes-video")
-    transformer = WanTransformer3DModel.from_pretrained(folder, subfolder="transformer").eval()
-    pipe = load_pipeline("shapes-video", device="cpu") if args.steps else None  # UMT5 and the VAE too: slower
-    inputs = seeded_inputs(transformer, args.batch, args.frames, args.size)
+    transformer = WanTransformer3DModel.from_pretrained(folder, subfolder="transformer").eval().to(device)
+    pipe = load_pipeline("shapes-video", device=device) if args.steps else None  # UMT5 and the VAE too: slower
+    inputs = tuple(t.to(device) for t in seeded_inputs(transformer, args.batch, args.frames, args.size))
     report = {"world_size": world, "backend": dist.get_backend(), "latents": list(inputs[0].shape)}
     for scheme in args.schemes:
         report[scheme] = compare_forward(transformer, scheme, inputs, world)
