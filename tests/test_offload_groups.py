@@ -72,6 +72,7 @@ def test_a_weight_used_while_offloaded_fails_loudly_and_every_move_is_traced(mod
             ("onload", "rest of the model"), ("onload", "blocks.0–1"), ("onload", "blocks.2–3")
         ]  # fmt: skip
         assert {s.attrs["route"] for s in moves} == {"disk→cpu", "cpu→disk"}
+        assert offload_report(model)["order"] == ["rest of the model", "blocks.0–1", "blocks.2–3"]  # as they ran
         assert sum(s.attrs["bytes"] for s in moves if s.name == "onload") == offload_report(model)["onload_bytes"]
     finally:
         remove_group_offloading(model)
@@ -87,6 +88,12 @@ def test_a_weight_used_while_offloaded_fails_loudly_and_every_move_is_traced(mod
         (dict(offload_device="cpu"), "offload_device: got 'cpu', the same tier as onload_device 'cpu'"),
         (dict(offload_to_disk_path=None), "offload_to_disk_path: got None with offload_device='disk'"),
         (dict(onload_device="tpu"), "onload_device: got 'tpu'; valid values are 'cpu', 'cuda' or 'cuda:N'"),
+        (
+            dict(use_stream=True),
+            r"use_stream: got True with onload_device 'cpu' and offload_device 'disk'.*"
+            "needs onload_device='cuda' and offload_device='cpu'",
+        ),
+        (dict(use_stream=1), "use_stream: got 1; pass True or False"),
     ],
 )
 def test_bad_arguments_are_refused_before_anything_moves(models, tmp_path, kwargs, message):

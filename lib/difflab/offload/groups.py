@@ -22,8 +22,16 @@ Groups (offload_type):
 A group's state is explicit, as DiffSynth-Studio keeps it per layer: "offloaded" (the model holds placeholders of
 the right shape with no storage, so a forward that reached one would fail loudly), "onloading", "onloaded". A
 group onloads in a pre-hook of each of its modules (if not already there) and offloads after its last module's
-forward. Each move is a trace stage "onload" / "offload" with the group, the route and the bytes, so the memory
-ledger, the timings and the Chrome trace show it; `offload_report(model)` sums them.
+forward. The first forward records the order the groups ran in (`Ledger.order`).
+
+use_stream=True (a GPU, offload_device "cpu"): the host copies are pinned, and when a group starts computing
+the next group in that recorded order is already being copied on a side CUDA stream, so the copy overlaps the
+compute; the next group waits for its copy's event before it runs. One group more is on the GPU at a time (the
+peak of block×1 + stream ≥ block×1), and the first forward runs without prefetch, while the order is recorded.
+No GPU here: this path is not exercised by the tests of a CPU-only machine.
+
+Each move is a trace stage "onload" / "offload" with the group, the route and the bytes, so the memory ledger,
+the timings and the Chrome trace show it; `offload_report(model)` sums them.
 """
 
 import time
@@ -58,6 +66,8 @@ class Ledger:
     onloaded_bytes: int = 0
     peak_onloaded_bytes: int = 0
     moves: list = field(default_factory=list)  # (group, "onload" | "offload", bytes, seconds)
+    order: list = field(default_factory=list)  # the groups in the order the first forward ran them
+    copies: list = field(default_factory=list)  # (group, start, end) CUDA events of side-stream copies
 
 
 class OffloadGroup:
@@ -69,6 +79,8 @@ class OffloadGroup:
         self.onload_device, self.offload_device = tiers
         self.nbytes = sum(self.current(key).nbytes for key in tensors)
         self.host = None  # the copies that stay in host memory when offload_device is "cpu"
+        self.stream = None  # a side CUDA stream when prefetching (use_stream=True)
+        self.copied = None  # the CUDA event that marks this group's side-stream copy done
         self.state = "onloaded"
 
     def current(self, key: str) -> torch.Tensor:
@@ -89,10 +101,36 @@ class OffloadGroup:
             start = time.perf_counter()
             if self.offload_device == "cpu" and self.host is None:
                 self.host = {key: self.current(key).detach().to("cpu") for key in self.tensors}
+                if self.stream is not None:  # page-locked, so the side stream's copy is a real asynchronous DMA
+                    self.host = {key: tensor.pin_memory() for key, tensor in self.host.items()}
             for key in self.tensors:
                 self.put(key, self.host[key] if self.offload_device == "cpu" else placeholder(self.current(key)))
             self.record("offload", -self.nbytes, time.perf_counter() - start)
         self.state = "offloaded"
+
+    def prefetch(self):
+        """Start copying the group to the GPU on the side stream and return at once; ready() waits for it."""
+        self.state = "onloading"
+        with stage("onload", group=self.name, route=f"{self.offload_device}→{self.onload_device} (stream)",
+                   bytes=self.nbytes):  # fmt: skip
+            start, self.copied = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            with torch.cuda.stream(self.stream):
+                start.record()
+                values = {key: t.to(self.onload_device, non_blocking=True) for key, t in self.host.items()}
+                self.copied.record()
+            for key, value in values.items():
+                self.put(key, value)
+                tag("weights", value)
+            self.ledger.copies.append((self.name, start, self.copied))
+            self.record("onload", self.nbytes, 0.0)  # the host only queued it: the copy's time is in the events
+
+    def ready(self):
+        """Make the compute stream wait for the prefetched copy; tell the allocator the compute stream uses it."""
+        compute = torch.cuda.current_stream()
+        compute.wait_event(self.copied)
+        for key in self.tensors:
+            self.current(key).record_stream(compute)  # freed only once the compute stream is done with it too
+        self.state = "onloaded"
 
     def onload(self):
         """Weights back on the compute tier: read from the group's file, or copied from host memory."""
@@ -191,7 +229,8 @@ def merge_tied(groups: list[tuple]) -> list[tuple]:
     return merged
 
 
-def check_arguments(model, onload_device, offload_device, offload_type, blocks, offload_to_disk_path, name="module"):
+def check_arguments(model, onload_device, offload_device, offload_type, blocks, offload_to_disk_path, name="module",
+                    use_stream=False):  # fmt: skip
     """Refuse what would fail or do nothing, before anything moves; `name` is how messages call the model."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"{name}: got a {type(model).__name__}; pass a model (a UNet, a transformer, a VAE).")
@@ -217,6 +256,14 @@ def check_arguments(model, onload_device, offload_device, offload_type, blocks, 
         raise ValueError("offload_to_disk_path: got None with offload_device='disk'; pass a folder for the files.")
     if torch.device(onload_device).type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"onload_device: got {onload_device!r}, but no CUDA device is available; use 'cpu'.")
+    if not isinstance(use_stream, bool):
+        raise ValueError(f"use_stream: got {use_stream!r}; pass True or False.")
+    if use_stream and (torch.device(onload_device).type != "cuda" or str(offload_device) != "cpu"):
+        raise ValueError(
+            f"use_stream: got True with onload_device {str(onload_device)!r} and offload_device "
+            f"{str(offload_device)!r}; prefetching on a side stream copies pinned host memory to a GPU, so it needs "
+            "onload_device='cuda' and offload_device='cpu' (diffusers refuses it on a CPU too). Pass use_stream=False."
+        )
 
 
 def apply_group_offloading(
@@ -225,17 +272,21 @@ def apply_group_offloading(
     offload_device="cpu",
     offload_type: str = "block_level",
     num_blocks_per_group: int | None = None,
+    use_stream: bool = False,
     offload_to_disk_path=None,
 ) -> list[OffloadGroup]:
     """Offload `module`'s weights group by group (module docstring); returns the groups, all offloaded now."""
-    check_arguments(module, onload_device, offload_device, offload_type, num_blocks_per_group, offload_to_disk_path)
+    check_arguments(module, onload_device, offload_device, offload_type, num_blocks_per_group, offload_to_disk_path,
+                    use_stream=use_stream)  # fmt: skip
     tiers, ledger = (torch.device(onload_device), str(offload_device)), Ledger()
+    stream = torch.cuda.Stream(device=tiers[0]) if use_stream else None
     folder = None if offload_to_disk_path is None else Path(offload_to_disk_path)
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
     groups = []
     for i, (name, modules, tensors) in enumerate(plan_groups(module, offload_type, num_blocks_per_group)):
         group = OffloadGroup(name, modules, tensors, tiers, ledger)
+        group.stream = stream
         if tiers[1] == "disk":
             group.file = str(folder / f"group_{i}.safetensors")
             group.save()
@@ -244,18 +295,29 @@ def apply_group_offloading(
         groups.append(group)
     ledger.moves.clear()
     ledger.peak_onloaded_bytes = ledger.onloaded_bytes
-    handles = [hook for group in groups for hook in attach(group, module)]
+    handles = [hook for group in groups for hook in attach(group, module, groups)]
     module._difflab_offload = (groups, ledger, handles)
     return groups
 
 
-def attach(group: OffloadGroup, model: nn.Module) -> list:
+def attach(group: OffloadGroup, model: nn.Module, groups: list) -> list:
     """Hooks: onload before any of the group's modules runs; offload after its last one (the whole model's, for
-    the rest-of-the-model group)."""
+    the rest-of-the-model group). With a stream, also start the next group's copy (in the recorded order)."""
+    ledger = group.ledger
 
     def before(_module, _args):
         if group.state == "offloaded":
             group.onload()
+        elif group.state == "onloading":  # prefetched by the group before it
+            group.ready()
+        else:
+            return  # already computing: a second module of the same group
+        if len(ledger.order) < len(groups) and group not in ledger.order:
+            ledger.order.append(group)  # the first forward: learn the order
+        elif group.stream is not None:
+            following = ledger.order[ledger.order.index(group) + 1 :]
+            if following and following[0].state == "offloaded":
+                following[0].prefetch()
 
     def after(_module, _args, _output):
         if group.state == "onloaded":
@@ -287,6 +349,8 @@ def remove_group_offloading(module: nn.Module):
     for group in groups:
         if group.state == "offloaded":
             group.onload()
+        elif group.state == "onloading":  # prefetched, never run
+            group.ready()
     module._difflab_offload = None
 
 
@@ -294,7 +358,8 @@ def offload_report(module: nn.Module) -> dict:
     """Bytes on the compute tier now and at most, bytes and seconds moved each way, since the offloading began."""
     groups, ledger, _ = offloading_of(module)
     report = {"groups": len(groups), "onloaded_bytes": ledger.onloaded_bytes,
-              "peak_onloaded_bytes": ledger.peak_onloaded_bytes}  # fmt: skip
+              "peak_onloaded_bytes": ledger.peak_onloaded_bytes,
+              "order": [group.name for group in ledger.order]}  # fmt: skip
     for direction in ("onload", "offload"):
         moves = [m for m in ledger.moves if m[1] == direction]
         report[f"{direction}_bytes"] = sum(m[2] for m in moves)
