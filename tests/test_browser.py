@@ -18,8 +18,8 @@ failure, a screenshot, the browser console and the server log go there too, and 
 
 Needs Chromium at /usr/bin/chromium (or $DIFFLAB_CHROMIUM), which `.ci/install-browser` installs, and the Python
 package playwright, from the test extras. Without them the test is skipped, or fails where
-DIFFLAB_BROWSER_REQUIRED=1 (CI sets it). It runs in one process (one JupyterLab server and browser), a few
-minutes on two cores.
+DIFFLAB_BROWSER_REQUIRED=1 (CI sets it). Each half of the labs (this file's LABS_HERE, and test_browser_2.py's)
+runs in one process with one JupyterLab server and browser, several minutes on two cores.
 """
 
 import contextlib
@@ -43,6 +43,9 @@ from committed import committed_files
 
 ROOT = Path(__file__).resolve().parents[1]
 LABS = [ROOT / path for path in committed_files("labs/*.ipynb")]  # the course's labs, not a learner's own notebooks
+# Every other lab here, the rest in test_browser_2.py: two files, so that pytest-xdist (--dist loadfile) can give
+# each half a worker of its own, with its own server and browser. This test is the suite's longest.
+LABS_HERE = LABS[0::2]
 COURSE = ["labs", "starters", "solutions", "handbook"]  # what the temporary course folder holds
 ARTIFACTS = Path(os.environ.get("DIFFLAB_ARTIFACTS") or ROOT / "out" / "browser")
 CHROMIUM = Path(os.environ.get("DIFFLAB_CHROMIUM", "/usr/bin/chromium"))
@@ -229,8 +232,9 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def lab_server(browser, tmp_path_factory, request):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    for old in [ARTIFACTS / "server.log", *(f for lab in LABS for f in ARTIFACTS.glob(f"{lab.stem}-*"))]:
-        old.unlink(missing_ok=True)  # this test's files from an earlier run; nothing else in the folder
+    labs, log = request.module.LABS_HERE, ARTIFACTS / f"server-{request.module.__name__}.log"
+    for old in [log, *(f for lab in labs for f in ARTIFACTS.glob(f"{lab.stem}-*"))]:
+        old.unlink(missing_ok=True)  # this module's files from an earlier run; nothing else in the folder
     failed_before = request.session.testsfailed
     server = LabServer(tmp_path_factory.mktemp("jupyterlab"))
     try:
@@ -239,7 +243,7 @@ def lab_server(browser, tmp_path_factory, request):
     finally:
         server.stop()
         if request.session.testsfailed > failed_before:
-            shutil.copy(server.log, ARTIFACTS / "server.log")
+            shutil.copy(server.log, log)
 
 
 class NotebookPage:
@@ -328,7 +332,7 @@ class NotebookPage:
             console.write_text("\n".join(self.console))
             raise AssertionError(
                 f"lab {self.name} ({self.theme} theme), {what}: {error}\n"
-                f"  screenshot: {shot}\n  browser console: {console}\n  server log: {ARTIFACTS / 'server.log'}"
+                f"  screenshot: {shot}\n  browser console: {console}\n  server logs: {ARTIFACTS}/server-*.log"
             ) from error
 
     def close(self):
@@ -419,7 +423,7 @@ def check_static_copies(notebook: NotebookPage):
             assert drawn, f"cell {index}: a picture in the static copy did not load"
 
 
-@pytest.mark.parametrize("lab", LABS, ids=lambda lab: lab.stem)
+@pytest.mark.parametrize("lab", LABS_HERE, ids=lambda lab: lab.stem)
 def test_lab_runs_live_then_reopens_with_static_copies(browser, lab_server, lab):
     notebook = NotebookPage(browser, lab_server, lab, "light")
     try:
