@@ -1,6 +1,7 @@
 """What each offload strategy keeps in memory, moves and costs per denoising step, on this machine.
 
-    .venv/bin/python benchmarks/offload.py
+    .venv/bin/python benchmarks/offload.py              # shapes-video, then a Wan2.1-1.3B-sized transformer
+    .venv/bin/python benchmarks/offload.py --small      # shapes-video only (a few seconds)
 
 shapes-video, one 17-frame 64×64 clip, 10 UniPC steps with guidance (20 transformer calls), weights offloaded to
 safetensors files in a temporary folder (the disk tier: with no GPU, RAM is the compute tier). For each
@@ -10,9 +11,16 @@ offload), the bytes read back from disk per clip (the offloads only drop the RAM
 memory-speed: the bytes are exact, the times a lower bound for a cold disk. The ordering diffusers asserts for
 its GPU hooks must hold in the peaks: leaf < block×1 < block×3 < none. Outputs are checked equal to the
 no-offload clip, bit for bit.
+
+Then a transformer of Wan2.1-T2V-1.3B's exact config (1,418,996,800 parameters) with random weights in bfloat16
+(2.84 GB), one forward on 4 video tokens and 16 text tokens, so that moving weights, not computing, is what
+varies: the same strategies, the prefetch rows that need a GPU (their peaks modelled from the recorded group
+order: one group more resident, labelled so), the full ordering diffusers asserts, and diffusers' own group
+offloading and layerwise casting on the same model for comparison (output change and overhead per forward).
 """
 
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,7 +28,10 @@ from pathlib import Path
 import torch
 
 import difflab
+from difflab.configs import load_config
+from difflab.models.wan import WanTransformer3DModel
 from difflab.offload import apply_group_offloading, offload_report, remove_group_offloading
+from difflab.offload.groups import offloading_of
 
 STEPS, CALL = 10, dict(height=64, width=64, num_frames=17, guidance_scale=5.0)
 STRATEGIES = {
@@ -77,7 +88,107 @@ def main(folder: Path):
     print(f"peak ordering leaf < block×1 < block×3 < none: {'holds' if holds else 'DOES NOT HOLD'}")
 
 
+def wan_sized() -> tuple[WanTransformer3DModel, tuple]:
+    """Wan2.1-T2V-1.3B's transformer config with random bfloat16 weights, and seeded inputs of 4 + 16 tokens."""
+    config = {k: v for k, v in load_config("wan2.1-t2v-1.3b", "transformer").items() if not k.startswith("_")}
+    torch.manual_seed(0)
+    torch.set_default_dtype(torch.bfloat16)  # built directly in bfloat16: no 5.7 GB float32 copy first
+    try:
+        model = WanTransformer3DModel(**config).eval()
+    finally:
+        torch.set_default_dtype(torch.float32)
+    g = torch.Generator().manual_seed(0)
+    latents = torch.randn(1, 16, 1, 4, 4, generator=g).bfloat16()  # (B, C, F, H, W) → 1·2·2 = 4 tokens
+    text = torch.randn(1, 16, config["text_dim"], generator=g).bfloat16()
+    return model, (latents, torch.tensor([500.0]), text)
+
+
+def forward_timed(model, inputs) -> tuple[torch.Tensor, float]:
+    """The output and the median seconds of 3 forwards, after one that warms up (and records the group order)."""
+    with torch.no_grad():
+        out, seconds = model(*inputs, return_dict=False)[0], []
+        for _ in range(3):
+            start = time.perf_counter()
+            out = model(*inputs, return_dict=False)[0]
+            seconds.append(time.perf_counter() - start)
+    return out, statistics.median(seconds)
+
+
+def stream_peak(model) -> int:
+    """The modelled peak with prefetch: while each group computes, the next one in the recorded order is arriving
+    (the group that stays for the whole forward, "rest of the model", is in both)."""
+    groups, ledger, _ = offloading_of(model)
+    rest = sum(g.nbytes for g in groups if g.name == "rest of the model")
+    order = [g for g in ledger.order if g.name != "rest of the model"]
+    return rest + max(a.nbytes + b.nbytes for a, b in zip(order, order[1:]))
+
+
+def main_large(folder: Path):
+    model, inputs = wan_sized()
+    weights = sum(t.nbytes for t in model.parameters())
+    reference, base = forward_timed(model, inputs)
+    print(f"\nWan2.1-1.3B-sized transformer, random bfloat16 weights: {weights / 1e9:.2f} GB; 4 + 16 tokens")
+    print(f"{'strategy':26} {'peak on compute tier':>21} {'read per forward':>17} {'time per forward':>17}  equal")
+    print(f"{'none':26} {weights / 1e6:>18.1f} MB {0:>14.1f} MB {base * 1000:>14.0f} ms  True")
+    peaks = {"none": weights}
+    for name, strategy in list(STRATEGIES.items())[2:]:
+        apply_group_offloading(model, "cpu", "disk", offload_to_disk_path=folder / name, **strategy)
+        out, seconds = forward_timed(model, inputs)
+        report = offload_report(model)
+        peaks[name], peaks[f"{name} + stream"] = report["peak_onloaded_bytes"], stream_peak(model)
+        moved = report["onload_bytes"] / 4  # four forwards
+        remove_group_offloading(model)
+        print(f"{name:26} {peaks[name] / 1e6:>18.1f} MB {moved / 1e6:>14.1f} MB {seconds * 1000:>14.0f} ms  "
+              f"{torch.equal(out, reference)}")  # fmt: skip
+        print(f"{name + ' + stream':26} {peaks[name + ' + stream'] / 1e6:>18.1f} MB   (modelled: prefetch needs CUDA)")
+    order = ["leaf (sequential)", "leaf (sequential) + stream", "block×1", "block×1 + stream", "block×3", "none"]
+    strict = [a != "leaf (sequential)" and not b.endswith("stream") for a, b in zip(order, order[1:])]
+    holds = all(peaks[a] < peaks[b] if s else peaks[a] <= peaks[b] for (a, b), s in zip(zip(order, order[1:]), strict))
+    print(f"peak ordering leaf ≤ leaf+stream < block×1 ≤ block×1+stream < block×3 < none: "
+          f"{'holds' if holds else 'DOES NOT HOLD'}")  # fmt: skip
+    compare_with_diffusers(model, inputs, reference, base, folder)
+
+
+def compare_with_diffusers(model, inputs, reference, base, folder: Path):
+    """diffusers' hooks on the same weights: each library's offloaded output against its own plain one, and the
+    overhead per forward. (diffusers is the oracle here, as in the tests; the course never runs it.)"""
+    import diffusers
+    from diffusers.hooks import apply_group_offloading as diffusers_group_offloading
+
+    theirs = diffusers.WanTransformer3DModel.from_config(dict(model.config)).to(torch.bfloat16).eval()
+    theirs.load_state_dict(model.state_dict())
+    their_reference, their_base = forward_timed(theirs, inputs)
+    print(
+        f"\ndiffusers {diffusers.__version__} on the same weights: its plain forward {their_base * 1000:.0f} ms "
+        f"(ours {base * 1000:.0f} ms), max |theirs − ours| {(their_reference - reference).abs().max():.3g}"
+    )
+    print(f"{'':26} {'ours: equal, overhead':>24} {'diffusers: equal, overhead':>28}")
+    apply_group_offloading(model, "cpu", "disk", num_blocks_per_group=1, offload_to_disk_path=folder / "ours")
+    ours, seconds = forward_timed(model, inputs)
+    remove_group_offloading(model)
+    diffusers_group_offloading(theirs, onload_device="cpu", offload_device="cpu", offload_type="block_level",
+                               num_blocks_per_group=1, offload_to_disk_path=str(folder / "theirs"))  # fmt: skip
+    try:
+        out, their_seconds = forward_timed(theirs, inputs)
+        theirs_text = f"{str(torch.equal(out, their_reference)):>12}, {(their_seconds - their_base) * 1000:>+8.0f} ms"
+    except NameError as e:  # diffusers 0.42.1 moves the inputs with accelerate's send_to_device, imported only if
+        theirs_text = f"   does not run here: {e} (it needs accelerate)"  # accelerate is installed: it is not here
+    print(f"{'block×1 to disk':26} {str(torch.equal(ours, reference)):>8}, {(seconds - base) * 1000:>+8.0f} ms "
+          f"{theirs_text}")  # fmt: skip
+    theirs = diffusers.WanTransformer3DModel.from_config(dict(model.config)).to(torch.bfloat16).eval()
+    theirs.load_state_dict(model.state_dict())  # a fresh copy: diffusers' group hooks are not removable
+    model.enable_layerwise_casting(torch.float8_e4m3fn, torch.bfloat16)
+    theirs.enable_layerwise_casting(torch.float8_e4m3fn, torch.bfloat16)
+    ours, seconds = forward_timed(model, inputs)
+    out, their_seconds = forward_timed(theirs, inputs)
+    rel = lambda a, b: ((a.float() - b.float()).norm() / b.float().norm()).item()  # noqa: E731
+    print(f"{'float8 storage (rel. L2)':26} {rel(ours, reference):>8.4f}, {(seconds - base) * 1000:>+8.0f} ms "
+          f"{rel(out, their_reference):>12.4f}, {(their_seconds - their_base) * 1000:>+8.0f} ms")  # fmt: skip
+
+
 if __name__ == "__main__":
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
         main(Path(tmp))
+        if "--small" not in sys.argv:
+            main_large(Path(tmp))
