@@ -108,6 +108,22 @@ class OffloadGroup:
             self.record("offload", -self.nbytes, time.perf_counter() - start)
         self.state = "offloaded"
 
+    def onload(self):
+        """Weights back on the compute tier: read from the group's file, or copied from host memory."""
+        self.state = "onloading"
+        with stage("onload", group=self.name, route=f"{self.offload_device}→{self.onload_device}", bytes=self.nbytes):
+            start = time.perf_counter()
+            if self.offload_device == "disk":
+                with safe_open(self.file, framework="pt", device=str(self.onload_device)) as f:
+                    values = {key: f.get_tensor(key) for key in self.tensors}
+            else:
+                values = {key: tensor.to(self.onload_device) for key, tensor in self.host.items()}
+            for key, value in values.items():
+                self.put(key, value)
+                tag("weights", value)
+            self.record("onload", self.nbytes, time.perf_counter() - start)
+        self.state = "onloaded"
+
     def prefetch(self):
         """Start copying the group to the GPU on the side stream and return at once; ready() waits for it."""
         self.state = "onloading"
@@ -130,22 +146,6 @@ class OffloadGroup:
         compute.wait_event(self.copied)
         for key in self.tensors:
             self.current(key).record_stream(compute)  # freed only once the compute stream is done with it too
-        self.state = "onloaded"
-
-    def onload(self):
-        """Weights back on the compute tier: read from the group's file, or copied from host memory."""
-        self.state = "onloading"
-        with stage("onload", group=self.name, route=f"{self.offload_device}→{self.onload_device}", bytes=self.nbytes):
-            start = time.perf_counter()
-            if self.offload_device == "disk":
-                with safe_open(self.file, framework="pt", device=str(self.onload_device)) as f:
-                    values = {key: f.get_tensor(key) for key in self.tensors}
-            else:
-                values = {key: tensor.to(self.onload_device) for key, tensor in self.host.items()}
-            for key, value in values.items():
-                self.put(key, value)
-                tag("weights", value)
-            self.record("onload", self.nbytes, time.perf_counter() - start)
         self.state = "onloaded"
 
     def record(self, direction: str, change: int, seconds: float):
