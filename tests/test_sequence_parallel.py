@@ -117,6 +117,17 @@ def test_a_world_that_does_not_match_the_degrees_is_refused(one_rank_group):
         enable_parallelism(model, ContextParallelConfig(ring_degree=2))
     with pytest.raises(ValueError, match=r"not enabled on it"):
         disable_parallelism(model)
+    with pytest.raises(ValueError, match=r"group: got a list; pass a torch.distributed ProcessGroup"):
+        enable_parallelism(model, ContextParallelConfig(ring_degree=2), group=[0, 1])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal is for machines without CUDA")
+def test_the_launcher_refuses_nccl_without_a_gpu_by_its_option(capsys):
+    from difflab.parallel.launch import main
+
+    with pytest.raises(SystemExit):
+        main(["--backend", "nccl"])
+    assert "--backend: got nccl, but this machine has no CUDA device" in capsys.readouterr().err
 
 
 def torchrun(*args, processes: int = 2) -> dict:

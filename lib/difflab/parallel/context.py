@@ -114,6 +114,11 @@ def check_parallel(model: nn.Module, config, group):
             "config: torch.distributed is not initialised; launch with `torchrun --nproc_per_node "
             f"{config.world_size} …` and call dist.init_process_group('gloo') (CPU) or ('nccl') (GPUs) first."
         )
+    if group is not None and not isinstance(group, dist.ProcessGroup):
+        raise ValueError(
+            f"group: got a {type(group).__name__}; pass a torch.distributed ProcessGroup (e.g. from dist.new_group("
+            "ranks)) or None for every rank."
+        )
     world = dist.get_world_size(group)
     if world != config.world_size:
         raise ValueError(

@@ -110,6 +110,8 @@ def main(argv=None):
     parser.add_argument("--video-frames", type=int, default=9)
     parser.add_argument("--backend", default="gloo", choices=("gloo", "nccl"), help="nccl: one GPU per rank")
     args = parser.parse_args(argv)
+    if args.backend == "nccl" and not torch.cuda.is_available():
+        parser.error("--backend: got nccl, but this machine has no CUDA device; NCCL moves GPU tensors only. Use gloo.")
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     device = torch.device("cpu")
